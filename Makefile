@@ -1,0 +1,76 @@
+# whycache Makefile. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+GO        ?= go
+BIN       ?= $(CURDIR)/bin
+# Servers that `make test` starts on 127.0.0.1 (see hack/testservers).
+TEST_SERVERS  ?= mariadb,postgres
+BENCH_SERVERS ?= mariadb,postgres,redis
+# Flags for the test run; `make test GOTESTFLAGS=-v` for verbose output.
+GOTESTFLAGS ?=
+TEST_TIMEOUT ?= 40m
+# Length of each fuzz target's run in `make test` (FUZZTIME=5m make fuzz for longer).
+FUZZTIME ?= 10s
+# Number of kill -9 points in the crash tests (`make test-crash` raises it).
+CRASH_POINTS ?= 200
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/whycache/whycache/internal/version.Version=$(VERSION)
+
+TESTSERVERS = $(GO) run ./hack/testservers
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: fmt
+fmt: ## Format the Go code with gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: vet ## Check formatting (gofmt) and run go vet.
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
+
+.PHONY: build
+build: ## Build the binaries into bin/.
+	$(GO) build ./...
+	@if [ -d cmd ]; then mkdir -p $(BIN) && $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...; fi
+
+##@ Test
+
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests need (MariaDB, PostgreSQL, Redis) when missing.
+	bash hack/install-test-deps.sh
+
+.PHONY: test
+test: test-deps lint ## Run every test against real servers, then a short fuzz run of every fuzz target.
+	CRASH_POINTS=$(CRASH_POINTS) $(TESTSERVERS) -servers=$(TEST_SERVERS) -- \
+		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
+
+.PHONY: test-crash
+test-crash: ## Run the crash tests with thousands of kill -9 points.
+	CRASH_POINTS=5000 $(TESTSERVERS) -servers=$(TEST_SERVERS) -- \
+		$(GO) test -count=1 -timeout 2h -run 'Crash' $(GOTESTFLAGS) ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
+	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
+
+##@ Benchmark
+
+.PHONY: bench
+bench: test-deps ## Run every benchmark against its peers and print the comparison tables.
+	$(TESTSERVERS) -servers=$(BENCH_SERVERS) -- bash hack/bench.sh

@@ -1,0 +1,204 @@
+package testserver
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+)
+
+// Environment variables that point the tests at servers started elsewhere
+// (by `make test`, or a developer's own).
+const (
+	// EnvMySQLDSN is a go-sql-driver/mysql DSN of a MariaDB or MySQL server
+	// whose user may create databases.
+	EnvMySQLDSN = "WHYCACHE_TEST_MYSQL_DSN"
+	// EnvPostgresDSN is a pgx URL of a PostgreSQL server whose user may
+	// create databases.
+	EnvPostgresDSN = "WHYCACHE_TEST_POSTGRES_DSN"
+	// EnvRedisAddr is the host:port of a Redis server.
+	EnvRedisAddr = "WHYCACHE_TEST_REDIS_ADDR"
+	// EnvRedisSocket is the Unix socket path of the same Redis server.
+	EnvRedisSocket = "WHYCACHE_TEST_REDIS_SOCKET"
+)
+
+var (
+	mu       sync.Mutex
+	inMain   bool
+	started  = map[string]*Server{}
+	startErr = map[string]error{}
+)
+
+// Main runs the tests of a package that uses this package's servers, then
+// stops the servers it started. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { testserver.Main(m) }
+func Main(m *testing.M) {
+	mu.Lock()
+	inMain = true
+	mu.Unlock()
+	code := m.Run()
+	mu.Lock()
+	for kind, s := range started {
+		if err := s.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "testserver: stop %s: %v\n", kind, err)
+		}
+	}
+	mu.Unlock()
+	os.Exit(code)
+}
+
+// unavailable fails the test under CI=true and skips it otherwise.
+func unavailable(tb testing.TB, kind, env string, err error) {
+	tb.Helper()
+	msg := fmt.Sprintf("%s unavailable: %v (set %s, or run `make test-deps` and `make test`)", kind, err, env)
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
+// shared returns the server of the given kind started for this test binary.
+func shared(tb testing.TB, kind string, start func(context.Context, string) (*Server, error)) (*Server, error) {
+	tb.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if !inMain {
+		tb.Fatalf("testserver: %s needs TestMain to call testserver.Main", kind)
+	}
+	if s, ok := started[kind]; ok {
+		return s, nil
+	}
+	if err, ok := startErr[kind]; ok {
+		return nil, err
+	}
+	s, err := start(context.Background(), "")
+	if err != nil {
+		startErr[kind] = err
+		return nil, err
+	}
+	started[kind] = s
+	return s, nil
+}
+
+// MySQL returns the DSN of a MariaDB/MySQL server for the test: the one in
+// $WHYCACHE_TEST_MYSQL_DSN, or one started for this test binary.
+func MySQL(tb testing.TB) string {
+	tb.Helper()
+	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
+		return dsn
+	}
+	s, err := shared(tb, "mariadb", StartMariaDB)
+	if err != nil {
+		unavailable(tb, "MariaDB", EnvMySQLDSN, err)
+	}
+	return s.DSN
+}
+
+// Postgres returns the URL of a PostgreSQL server for the test: the one in
+// $WHYCACHE_TEST_POSTGRES_DSN, or one started for this test binary.
+func Postgres(tb testing.TB) string {
+	tb.Helper()
+	if dsn := os.Getenv(EnvPostgresDSN); dsn != "" {
+		return dsn
+	}
+	s, err := shared(tb, "postgres", StartPostgres)
+	if err != nil {
+		unavailable(tb, "PostgreSQL", EnvPostgresDSN, err)
+	}
+	return s.DSN
+}
+
+// Redis returns the TCP address and Unix socket path of a Redis server for
+// the test: the ones in $WHYCACHE_TEST_REDIS_ADDR and
+// $WHYCACHE_TEST_REDIS_SOCKET, or one started for this test binary.
+func Redis(tb testing.TB) (addr, socket string) {
+	tb.Helper()
+	if addr := os.Getenv(EnvRedisAddr); addr != "" {
+		return addr, os.Getenv(EnvRedisSocket)
+	}
+	s, err := shared(tb, "redis", StartRedis)
+	if err != nil {
+		unavailable(tb, "Redis", EnvRedisAddr, err)
+	}
+	return s.Addr, s.Socket
+}
+
+func randomName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// MySQLDatabase creates a fresh database on the test's MariaDB/MySQL server,
+// drops it when the test ends, and returns a DSN for it.
+func MySQLDatabase(tb testing.TB) string {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(MySQL(tb))
+	if err != nil {
+		tb.Fatalf("parse %s: %v", EnvMySQLDSN, err)
+	}
+	name := randomName("whycache_t_")
+	admin := cfg.Clone()
+	admin.DBName = ""
+	db, err := sql.Open("mysql", admin.FormatDSN())
+	if err != nil {
+		tb.Fatalf("open mysql: %v", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(tb.Context(), "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		db, err := sql.Open("mysql", admin.FormatDSN())
+		if err != nil {
+			tb.Errorf("open mysql: %v", err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.Exec("DROP DATABASE " + name); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+// PostgresDatabase creates a fresh database on the test's PostgreSQL server,
+// drops it when the test ends, and returns a URL for it.
+func PostgresDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := Postgres(tb)
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", EnvPostgresDSN, err)
+	}
+	name := randomName("whycache_t_")
+	exec := func(ctx context.Context, stmt string) error {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, stmt)
+		return err
+	}
+	if err := exec(tb.Context(), "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
