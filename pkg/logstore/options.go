@@ -31,6 +31,11 @@ type Options struct {
 	Limits Limits
 	// Logger receives the store's structured logs. The zero value discards them.
 	Logger logr.Logger
+	// OnCommit, when set, is called after every transaction that makes
+	// appended updates durable, with the number of updates and operations
+	// it held. Stores that group concurrent appends into one transaction
+	// report each group, so callers can export group-commit sizes.
+	OnCommit func(updates, ops int)
 }
 
 // Validate checks the options and fills in defaults.
