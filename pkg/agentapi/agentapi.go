@@ -1,0 +1,150 @@
+// Package agentapi is the wire protocol between the node agent's write API
+// and its clients: the file names inside an instance directory, the HTTP
+// paths, and the JSON request and response bodies.
+//
+// The agent serves HTTP on a Unix socket in the instance directory (and,
+// when configured, on TCP). A write is one POST of an [UpdateRequest] to
+// [PathUpdates]; the agent appends it to the log as one update and answers
+// with an [UpdateResponse] holding the update id once the update is durable.
+// Errors come back with an HTTP status and an [ErrorResponse].
+package agentapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// Names of the files inside an instance directory (the hostPath that pods
+// mount read-only).
+const (
+	// CacheFileName is the memory-mapped cache file.
+	CacheFileName = "cache.whycache"
+	// SocketName is the agent's Unix socket for writes.
+	SocketName = "agent.sock"
+)
+
+// HTTP paths of the write API.
+const (
+	// PathUpdates takes a POST of an UpdateRequest.
+	PathUpdates = "/v1/updates"
+	// PathStatus answers a GET with a Status.
+	PathStatus = "/v1/status"
+)
+
+// Op types in an UpdateRequest.
+const (
+	OpSet    = "set"
+	OpDelete = "delete"
+)
+
+// Op is one key operation. Key and Value are bytes, base64 in JSON.
+type Op struct {
+	// Op is "set" or "delete".
+	Op string `json:"op"`
+	// Key is the key; it must not be empty.
+	Key []byte `json:"key"`
+	// Value is the value of a set; it must be absent for a delete.
+	Value []byte `json:"value,omitempty"`
+}
+
+// UpdateRequest is one update: its operations are applied atomically under
+// one update id.
+type UpdateRequest struct {
+	// Ops are the update's operations.
+	Ops []Op `json:"ops"`
+	// Wait asks the agent to answer only once it has applied the update to
+	// its own cache file, so that a read on the same node sees it.
+	Wait bool `json:"wait,omitempty"`
+}
+
+// UpdateResponse answers a successful UpdateRequest.
+type UpdateResponse struct {
+	// UpdateID is the update's id in the log; the update is durable.
+	UpdateID uint64 `json:"update_id"`
+	// Applied reports whether the agent has applied the update to its cache
+	// file (always true when the request asked to wait).
+	Applied bool `json:"applied"`
+}
+
+// Status is what the agent reports about itself.
+type Status struct {
+	// Node is the node's name.
+	Node string `json:"node"`
+	// LogID is the identity of the log the agent follows.
+	LogID string `json:"log_id"`
+	// AppliedID is the last update id applied to the cache file.
+	AppliedID uint64 `json:"applied_id"`
+	// HeadID is the latest update id the agent has seen in the log.
+	HeadID uint64 `json:"head_id"`
+	// Ready reports whether the agent is within its allowed lag.
+	Ready bool `json:"ready"`
+}
+
+// Error codes in an ErrorResponse.
+const (
+	// CodeInvalid: the request is malformed (HTTP 400).
+	CodeInvalid = "invalid"
+	// CodeTooLarge: a key, a value or the update is over a limit (HTTP 413).
+	CodeTooLarge = "too_large"
+	// CodeUnavailable: the log store cannot be reached, or the agent is
+	// shutting down (HTTP 503). The update may or may not have been
+	// appended; retrying a set or delete is safe.
+	CodeUnavailable = "unavailable"
+	// CodeTimeout: the request's deadline passed (HTTP 504). As with
+	// CodeUnavailable, the update may have been appended.
+	CodeTimeout = "timeout"
+	// CodeInternal: anything else (HTTP 500).
+	CodeInternal = "internal"
+)
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	// Code is one of the Code constants.
+	Code string `json:"code"`
+	// Error is a human-readable message.
+	Error string `json:"error"`
+}
+
+// HTTPStatus returns the HTTP status that goes with an error code.
+func HTTPStatus(code string) int {
+	switch code {
+	case CodeInvalid:
+		return http.StatusBadRequest
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeTimeout:
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// WriteError writes an ErrorResponse with the status that goes with code.
+func WriteError(w http.ResponseWriter, code string, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(HTTPStatus(code))
+	_ = json.NewEncoder(w).Encode(ErrorResponse{Code: code, Error: err.Error()})
+}
+
+// MaxRequestBytes returns the largest request body that can carry an update
+// of maxUpdateSize bytes of keys and values with up to maxOps operations:
+// base64 grows bytes by 4/3, and each operation has a few dozen bytes of JSON
+// around it.
+func MaxRequestBytes(maxUpdateSize, maxOps int) int64 {
+	return int64(maxUpdateSize)/3*4 + 8 + int64(maxOps)*64 + 1024
+}
+
+// ParseOpType maps an Op's type name to true for set and false for delete.
+func ParseOpType(op string) (set bool, err error) {
+	switch op {
+	case OpSet:
+		return true, nil
+	case OpDelete:
+		return false, nil
+	default:
+		return false, fmt.Errorf("unknown op %q (want %q or %q)", op, OpSet, OpDelete)
+	}
+}
