@@ -18,6 +18,11 @@ const (
 	// DefaultMaxUpdateOps is the default largest number of operations in one
 	// update.
 	DefaultMaxUpdateOps = 100_000
+	// MinPageBytes bounds how early [Store.Read] may end a page: a store
+	// may stop adding updates to a page before it reaches maxOps operations
+	// only once the page's keys and values hold at least this many bytes,
+	// so that pages of large values stay bounded in memory.
+	MinPageBytes = 8 << 20
 )
 
 // Limits bound what one update may hold. A zero field means its default.

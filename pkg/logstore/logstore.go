@@ -167,7 +167,8 @@ type Store interface {
 
 	// Read returns the updates with ids above after, in id order. It returns
 	// whole updates holding about maxOps operations in all (at least one
-	// update when any is there; maxOps <= 0 means the store's default page),
+	// update when any is there; maxOps <= 0 means the store's default page;
+	// a page may end early once it holds MinPageBytes of keys and values),
 	// and an empty slice when there is nothing after after. When after is
 	// neither 0 nor at least the horizon, Read fails with ErrBehindHorizon.
 	Read(ctx context.Context, after uint64, maxOps int) ([]Update, error)
