@@ -1,0 +1,221 @@
+package cachefile
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/zeebo/xxh3"
+)
+
+// Op is one operation of a batch: set Key to Value, or delete Key.
+type Op struct {
+	// Delete makes the operation a delete; Value must then be empty.
+	Delete bool
+	// Key is the key, 1 to Options.MaxKeySize bytes. The empty key is
+	// invalid (the original whycache reserved it).
+	Key []byte
+	// Value is the value of a set, 0 to Options.MaxValueSize bytes.
+	Value []byte
+}
+
+// reserveChunk is how far ahead of the data tail Apply allocates disk.
+const reserveChunk = 4 << 20
+
+// Apply applies a batch of operations tagged with its update id, in order.
+//
+// Batches at or below UpdateID are ignored, so re-applying after a restart
+// is harmless. Every operation is validated before the file is touched: an
+// empty key fails the batch with ErrInvalid, an oversized key or value with
+// ErrTooLarge (naming the key and the limit), and nothing of it is applied.
+//
+// Each operation becomes visible to readers as one atomic store; the
+// header's applied id moves to updateID only after the whole batch is in.
+// Apply may first write a new generation, when the batch does not fit the
+// current one or dead records pass the compaction threshold.
+func (w *Writer) Apply(updateID uint64, ops []Op) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if updateID <= w.st.applied {
+		return nil
+	}
+	keys, recBytes, err := w.validate(ops)
+	if err == nil {
+		err = w.makeRoom(keys, recBytes)
+	}
+	if err != nil {
+		return fmt.Errorf("apply update %d to %s: %w", updateID, w.path, err)
+	}
+	w.applyOps(ops)
+	w.storeCounters()
+	at("apply:published")
+	w.m.store(offUpdateID, updateID)
+	w.st.applied = updateID
+	at("apply:done")
+	if iv := w.opts.CheckpointInterval; iv > 0 && w.opts.now().Sub(w.lastCkpt) >= iv {
+		if err := w.checkpoint(); err != nil {
+			return fmt.Errorf("checkpoint after update %d: %w", updateID, err)
+		}
+	}
+	return nil
+}
+
+// validate checks every operation against the limits and returns how many
+// index slots (sets) and record bytes the batch may need.
+func (w *Writer) validate(ops []Op) (keys, recBytes uint64, err error) {
+	for i, op := range ops {
+		switch {
+		case len(op.Key) == 0:
+			return 0, 0, fmt.Errorf("operation %d: empty key: %w", i, ErrInvalid)
+		case len(op.Key) > w.opts.MaxKeySize:
+			return 0, 0, fmt.Errorf("operation %d: key %s is %d bytes, over the key size limit of %d: %w",
+				i, quoteKey(op.Key), len(op.Key), w.opts.MaxKeySize, ErrTooLarge)
+		case op.Delete && len(op.Value) > 0:
+			return 0, 0, fmt.Errorf("operation %d: delete of key %s has a value: %w", i, quoteKey(op.Key), ErrInvalid)
+		case len(op.Value) > w.opts.MaxValueSize:
+			return 0, 0, fmt.Errorf("operation %d: value of key %s is %d bytes, over the value size limit of %d: %w",
+				i, quoteKey(op.Key), len(op.Value), w.opts.MaxValueSize, ErrTooLarge)
+		}
+		if !op.Delete {
+			keys++
+			recBytes += recordSize(len(op.Key), len(op.Value))
+		}
+	}
+	if recBytes > maxDataEnd/4 {
+		return 0, 0, fmt.Errorf("batch needs %d bytes of records: %w", recBytes, ErrTooLarge)
+	}
+	return keys, recBytes, nil
+}
+
+// makeRoom moves to a new generation when the batch does not fit the current
+// one or garbage passes the threshold, then reserves disk for the records.
+func (w *Writer) makeRoom(keys, recBytes uint64) error {
+	h := w.m.hdr
+	used := w.st.tail - h.dataOff
+	reason := ""
+	switch {
+	case float64(w.st.used()+keys) > w.opts.MaxLoadFactor*float64(h.capacity):
+		reason = "index full"
+	case w.st.tail+recBytes > h.fileSize:
+		reason = "data region full"
+	case int64(w.st.garbage) >= w.opts.MinGarbageBytes && float64(w.st.garbage) > w.opts.MaxGarbageRatio*float64(used):
+		reason = "garbage"
+	}
+	if reason != "" {
+		if err := w.rebuild(context.Background(), keys, recBytes, reason); err != nil {
+			return err
+		}
+	}
+	if end := w.st.tail + recBytes; end > w.reserved {
+		to := min(max(end, w.reserved+reserveChunk), w.m.hdr.fileSize)
+		if err := reserve(w.f, int64(w.reserved), int64(to-w.reserved)); err != nil {
+			return err
+		}
+		w.reserved = to
+	}
+	return nil
+}
+
+// applyOps writes the batch's records past the tail, advances the tail, and
+// then publishes the operations in order, each with one atomic store.
+func (w *Writer) applyOps(ops []Op) {
+	m := w.m
+	w.offs = w.offs[:0]
+	tail := w.st.tail
+	for _, op := range ops {
+		if op.Delete {
+			continue
+		}
+		size := recordSize(len(op.Key), len(op.Value))
+		putRecord(m.mm[tail:tail+size], op.Key, op.Value)
+		w.offs = append(w.offs, tail)
+		tail += size
+	}
+	// The tail is stored before any slot points past the old one, so that
+	// a restarted writer never writes over a published record.
+	w.st.tail = tail
+	m.store(offTail, tail)
+	at("apply:records")
+	j := 0
+	for i, op := range ops {
+		if i == len(ops)/2 {
+			at("apply:half")
+		}
+		if op.Delete {
+			w.remove(op.Key)
+			continue
+		}
+		w.set(op.Key, len(op.Value), w.offs[j])
+		j++
+	}
+}
+
+// find probes for key. It returns the slot holding it (found), or else the
+// slot an insert should use: the first tombstone on the probe path, or the
+// empty slot that ended it.
+func (w *Writer) find(key []byte, h uint64) (slot uint64, found bool) {
+	m := w.m
+	tag := h >> tagShift
+	free := int64(-1)
+	i := h & m.mask
+	for n := uint64(0); n <= m.mask; n++ {
+		s := m.slots[i]
+		switch {
+		case s == slotEmpty:
+			if free >= 0 {
+				return uint64(free), false
+			}
+			return i, false
+		case s == slotTombstone:
+			if free < 0 {
+				free = int64(i)
+			}
+		case s>>tagShift == tag:
+			if k, _, err := m.record(slotOffset(s)); err == nil && bytes.Equal(k, key) {
+				return i, true
+			}
+		}
+		i = (i + 1) & m.mask
+	}
+	// The load factor keeps empty slots; a full index is a corrupt one,
+	// which recovery has ruled out. Fall back to a tombstone.
+	return uint64(max(free, 0)), false
+}
+
+// set publishes the record at off as key's value.
+func (w *Writer) set(key []byte, vlen int, off uint64) {
+	h := xxh3.HashSeed(key, w.m.hdr.seed)
+	i, found := w.find(key, h)
+	if found {
+		w.forget(w.m.slots[i])
+	} else if w.m.slots[i] == slotTombstone {
+		w.st.tombstones--
+	}
+	atomic.StoreUint64(&w.m.slots[i], makeSlot(h, off))
+	w.st.live++
+	w.st.liveBytes += uint64(len(key) + vlen)
+}
+
+// remove deletes key, leaving a tombstone.
+func (w *Writer) remove(key []byte) {
+	i, found := w.find(key, xxh3.HashSeed(key, w.m.hdr.seed))
+	if !found {
+		return
+	}
+	old := w.m.slots[i]
+	atomic.StoreUint64(&w.m.slots[i], slotTombstone)
+	w.st.tombstones++
+	w.forget(old)
+}
+
+// forget accounts for the record a live slot pointed at becoming garbage.
+func (w *Writer) forget(s uint64) {
+	k, v, _ := w.m.record(slotOffset(s))
+	w.st.garbage += recordSize(len(k), len(v))
+	w.st.live--
+	w.st.liveBytes -= uint64(len(k) + len(v))
+}
