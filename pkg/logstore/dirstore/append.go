@@ -1,0 +1,158 @@
+package dirstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/whycache/whycache/pkg/logstore"
+)
+
+// Bounds of one group commit.
+const (
+	maxBatchUpdates = 4096
+	maxBatchBytes   = 64 << 20
+)
+
+// appendReq is one Append waiting for the committer.
+type appendReq struct {
+	ctx  context.Context
+	rec  []byte // the encoded record; the committer sets its id and time
+	id   uint64
+	err  error
+	done chan struct{}
+}
+
+// Append appends one update and returns its id once it is synced to disk.
+// Concurrent calls are committed together, with one write and one sync
+// (group commit), each keeping its own id. When ctx ends before Append
+// returns, the update may or may not be committed.
+func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
+	if err := s.isClosed(); err != nil {
+		return 0, err
+	}
+	if err := s.limits.Check(ops); err != nil {
+		return 0, fmt.Errorf("dirstore: append: %w", err)
+	}
+	req := &appendReq{ctx: ctx, rec: appendRecord(nil, logstore.Update{Ops: ops}), done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("dirstore: append: %w", ctx.Err())
+	case <-s.closed:
+		return 0, s.isClosed()
+	}
+	select {
+	case <-req.done:
+		return req.id, req.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("dirstore: append: %w (the update may or may not be committed)", ctx.Err())
+	case <-s.closed:
+		s.done.Wait() // the committer finishes its batch and fails the rest
+		select {
+		case <-req.done:
+			return req.id, req.err
+		default: // queued after the committer left
+			return 0, s.isClosed()
+		}
+	}
+}
+
+// committer commits the queued appends in batches until the store closes,
+// then fails whatever is left.
+func (s *Store) committer() {
+	defer s.done.Done()
+	for {
+		select {
+		case req := <-s.reqs:
+			s.commit(s.gather(req))
+		case <-s.closed:
+			for {
+				select {
+				case req := <-s.reqs:
+					req.err = s.isClosed()
+					close(req.done)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// gather returns first with the requests queued behind it, within bounds.
+func (s *Store) gather(first *appendReq) []*appendReq {
+	batch, size := []*appendReq{first}, len(first.rec)
+	for len(batch) < maxBatchUpdates && size < maxBatchBytes {
+		select {
+		case req := <-s.reqs:
+			batch, size = append(batch, req), size+len(req.rec)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes a batch under the lock: it gives the updates consecutive
+// ids, writes them in one write, syncs, and then publishes them in the head.
+func (s *Store) commit(batch []*appendReq) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("dirstore: append: %w", err)
+			close(r.done)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := s.withLock(func(h *head) error { return s.writeBatch(h, live) })
+	for _, r := range live {
+		if err != nil {
+			r.id, r.err = 0, fmt.Errorf("dirstore: append: %w", err)
+		}
+		close(r.done)
+	}
+	if err == nil {
+		s.changed.broadcast()
+	}
+}
+
+// writeBatch, under the lock, writes and syncs the batch's records after the
+// committed tail, rolling to a new segment first when the active one is
+// full, and advances the head. On an error, the tail is cut back.
+func (s *Store) writeBatch(h *head, batch []*appendReq) error {
+	if h.committed >= s.cfg.segmentSize {
+		if err := s.roll(h); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	buf := batch[0].rec
+	for i, r := range batch {
+		r.id = h.latest + 1 + uint64(i)
+		setRecordID(r.rec, r.id, now)
+		if i > 0 {
+			buf = append(buf, r.rec...)
+		}
+	}
+	if s.inAppend != nil {
+		s.inAppend()
+	}
+	_, err := s.active.WriteAt(buf, h.committed)
+	if err == nil {
+		err = fdatasync(s.active)
+	}
+	if err != nil {
+		if terr := s.active.Truncate(h.committed); terr != nil {
+			s.log.Error(terr, "Cannot cut back a failed append; the next writer will", "offset", h.committed)
+		}
+		return fmt.Errorf("write records: %w", err)
+	}
+	h.committed += int64(len(buf))
+	h.latest += uint64(len(batch))
+	return nil
+}

@@ -1,0 +1,296 @@
+package dirstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// withLock runs fn with the log's lock held and the tail in order. fn may
+// change the head, which is written back when it did.
+func (s *Store) withLock(fn func(h *head) error) error {
+	if err := s.lock.lock(); err != nil {
+		return err
+	}
+	defer s.lock.unlock()
+	h, err := s.syncTail()
+	if err != nil {
+		return err
+	}
+	before := h
+	if err := fn(&h); err != nil {
+		return err
+	}
+	if h != before {
+		return writeHead(s.headF, h)
+	}
+	return nil
+}
+
+// syncTail, under the lock, reads the head and checks that the active
+// segment ends where the head says. A process that died while appending
+// leaves more (complete records it did not publish, which are synced and
+// adopted, or a torn record, which is cut off); a segment shorter than the
+// head says is repaired the same way.
+func (s *Store) syncTail() (head, error) {
+	h, err := readHead(s.headF)
+	if errors.Is(err, errCorrupt) {
+		s.log.Error(err, "Head file corrupt; rebuilding it from the segments")
+		return s.rebuildHead()
+	}
+	if err != nil {
+		return h, err
+	}
+	if err := s.openActive(h.active); err != nil {
+		return h, err
+	}
+	fi, err := s.active.Stat()
+	if err != nil {
+		return h, fmt.Errorf("stat active segment: %w", err)
+	}
+	if fi.Size() == h.committed {
+		return h, nil
+	}
+	from := h.committed
+	if fi.Size() < h.committed {
+		s.log.Error(nil, "Active segment shorter than committed; rescanning it", "segment", s.activeAt, "size", fi.Size(), "committed", h.committed)
+		from = segHeaderLen
+	}
+	if _, err := s.repairActive(&h, from); err != nil {
+		return h, err
+	}
+	return h, writeHead(s.headF, h)
+}
+
+// repairActive scans the active segment from offset from to its end, cuts
+// off anything after the last whole record, syncs what it keeps and sets
+// the head's committed length and latest id from it. It returns the id of
+// the last record it kept (the one before from when it kept none).
+func (s *Store) repairActive(h *head, from int64) (uint64, error) {
+	size, err := fileSize(s.active)
+	if err != nil {
+		return 0, err
+	}
+	prev := h.latest
+	if from == segHeaderLen {
+		prev = h.active - 1
+	}
+	last := prev
+	end, err := scan(s.active, from, size, func(off int64, rec []byte) error {
+		id, _, err := recordMeta(rec)
+		if err == nil && id <= last {
+			err = fmt.Errorf("record id %d after %d: %w", id, last, errCorrupt)
+		}
+		if err == nil {
+			last = id
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, errCorrupt) {
+		return 0, fmt.Errorf("repair active segment: %w", err)
+	}
+	if end < size {
+		s.log.Info("Cutting off a torn tail", "segment", s.activeAt, "offset", end, "bytes", size-end, "reason", err.Error())
+		if err := s.active.Truncate(end); err != nil {
+			return 0, fmt.Errorf("truncate torn tail: %w", err)
+		}
+	}
+	if err := fdatasync(s.active); err != nil {
+		return 0, err
+	}
+	h.committed = end
+	h.latest = max(h.latest, last)
+	return last, nil
+}
+
+// openActive opens the active segment (whose generation is always 0) for
+// writing, when it is not the one already open.
+func (s *Store) openActive(base uint64) error {
+	if s.active != nil && s.activeAt == base {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, segRef{base: base}.name()), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open active segment: %w", err)
+	}
+	if s.active != nil {
+		s.active.Close()
+	}
+	s.active, s.activeAt = f, base
+	return nil
+}
+
+// roll, under the lock, seals the active segment and starts a new one whose
+// base is the next id. It first removes segment files above the active one:
+// those are left by a roll that died before it updated the head.
+func (s *Store) roll(h *head) error {
+	if h.committed == segHeaderLen {
+		return nil // the active segment is empty already
+	}
+	l, err := listDir(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, r := range l.segs {
+		if r.base > h.active {
+			if err := removeOrphan(s.dir, r); err != nil {
+				return err
+			}
+		}
+	}
+	next := segRef{base: h.latest + 1}
+	if err := writeFileAtomic(s.dir, next.name(), segHeader{base: next.base}.encode()); err != nil {
+		return fmt.Errorf("roll: %w", err)
+	}
+	if err := s.openActive(next.base); err != nil {
+		return err
+	}
+	h.active, h.committed = next.base, segHeaderLen
+	s.log.V(1).Info("Started a segment", "base", next.base)
+	return nil
+}
+
+// removeOrphan removes a segment file that a crashed roll left above the
+// active segment. Such a file never holds records.
+func removeOrphan(dir string, r segRef) error {
+	path := filepath.Join(dir, r.name())
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat orphan segment: %w", err)
+	}
+	if fi.Size() > segHeaderLen {
+		return fmt.Errorf("segment %s above the active one holds %d bytes: %w", r.name(), fi.Size(), errCorrupt)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove orphan segment: %w", err)
+	}
+	return nil
+}
+
+// recoverOnOpen checks the whole active segment under the lock, adopts a
+// segment that a roll created before a crash lost the head's update,
+// restores the horizon from its durable file, and removes leftovers.
+func (s *Store) recoverOnOpen(ctx context.Context) error {
+	if err := s.lock.lockCtx(ctx); err != nil {
+		return err
+	}
+	defer s.lock.unlock()
+	h, err := s.syncTail()
+	if err != nil {
+		return err
+	}
+	last, err := s.repairActive(&h, segHeaderLen)
+	if err != nil {
+		return err
+	}
+	l, err := listDir(s.dir)
+	if err != nil {
+		return err
+	}
+	if err := s.adoptLater(&h, l, last); err != nil {
+		return err
+	}
+	hz, err := readHorizon(s.dir)
+	if err != nil {
+		return err
+	}
+	h.horizon = max(h.horizon, hz)
+	if err := writeHead(s.headF, h); err != nil {
+		return err
+	}
+	return s.removeLeftovers(l)
+}
+
+// adoptLater handles segments above the active one after a crash: one
+// whose base is above every id of the active segment (last being the
+// highest) becomes the active segment, as its roll finished but the head's
+// update was lost; the others are orphans of a roll that never took effect.
+func (s *Store) adoptLater(h *head, l listing, last uint64) error {
+	i := l.find(h.active)
+	if i < 0 {
+		return fmt.Errorf("active segment %d missing: %w", h.active, errCorrupt)
+	}
+	for _, r := range l.segs[i+1:] {
+		if r.gen != 0 || r.base <= last {
+			if err := removeOrphan(s.dir, r); err != nil {
+				return err
+			}
+			continue
+		}
+		s.log.Info("Adopting a segment whose start was not recorded", "base", r.base)
+		if err := s.openActive(r.base); err != nil {
+			return err
+		}
+		h.active, h.committed = r.base, segHeaderLen
+		h.latest = max(h.latest, r.base-1)
+		var err error
+		if last, err = s.repairActive(h, segHeaderLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeLeftovers removes older generations of rewritten segments and, when
+// no rewrite is running, temporary files.
+func (s *Store) removeLeftovers(l listing) error {
+	for _, r := range l.stale {
+		if err := os.Remove(filepath.Join(s.dir, r.name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove old segment generation: %w", err)
+		}
+	}
+	if len(l.tmp) == 0 {
+		return nil
+	}
+	ok, err := s.rwLock.tryLock()
+	if err != nil || !ok {
+		return err
+	}
+	defer s.rwLock.unlock()
+	for _, name := range l.tmp {
+		if err := os.RemoveAll(filepath.Join(s.dir, name)); err != nil {
+			return fmt.Errorf("remove temporary file: %w", err)
+		}
+	}
+	return nil
+}
+
+// rebuildHead, under the lock, rebuilds a lost or corrupt head from the
+// segments and the horizon file.
+func (s *Store) rebuildHead() (head, error) {
+	l, err := listDir(s.dir)
+	if err != nil {
+		return head{}, err
+	}
+	if len(l.segs) == 0 {
+		return head{}, fmt.Errorf("no segments: %w", errCorrupt)
+	}
+	last := l.segs[len(l.segs)-1]
+	h := head{layout: uint64(time.Now().UnixNano()), active: last.base, committed: segHeaderLen, latest: last.base - 1}
+	if h.horizon, err = readHorizon(s.dir); err != nil {
+		return h, err
+	}
+	if err := s.openActive(last.base); err != nil {
+		return h, err
+	}
+	if _, err := s.repairActive(&h, segHeaderLen); err != nil {
+		return h, err
+	}
+	return h, writeHead(s.headF, h)
+}
+
+// fileSize returns a file's length.
+func fileSize(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	return fi.Size(), nil
+}
