@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/zeebo/xxh3"
 )
 
 // genBatch returns the deterministic batch of update id of a workload: the
@@ -59,3 +61,5 @@ func checkStamp(key, v []byte) (uint64, error) {
 	}
 	return binary.LittleEndian.Uint64(v), nil
 }
+
+func xxhSeed(b []byte, seed uint64) uint64 { return xxh3.HashSeed(b, seed) }
