@@ -35,11 +35,12 @@ func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 		return 0, fmt.Errorf("dirstore: append: %w", err)
 	}
 	req := &appendReq{ctx: ctx, rec: appendRecord(nil, logstore.Update{Ops: ops}), done: make(chan struct{})}
+	sh := s.sh
 	select {
-	case s.reqs <- req:
+	case sh.reqs <- req:
 	case <-ctx.Done():
 		return 0, fmt.Errorf("dirstore: append: %w", ctx.Err())
-	case <-s.closed:
+	case <-sh.exited:
 		return 0, s.isClosed()
 	}
 	select {
@@ -47,30 +48,29 @@ func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 		return req.id, req.err
 	case <-ctx.Done():
 		return 0, fmt.Errorf("dirstore: append: %w (the update may or may not be committed)", ctx.Err())
-	case <-s.closed:
-		s.done.Wait() // the committer finishes its batch and fails the rest
+	case <-sh.exited:
 		select {
 		case <-req.done:
 			return req.id, req.err
 		default: // queued after the committer left
-			return 0, s.isClosed()
+			return 0, fmt.Errorf("dirstore: append: %w", logstore.ErrClosed)
 		}
 	}
 }
 
-// committer commits the queued appends in batches until the store closes,
-// then fails whatever is left.
-func (s *Store) committer() {
-	defer s.done.Done()
+// committer commits the queued appends in batches until the last store
+// closes, then fails whatever is left.
+func (sh *shared) committer() {
+	defer close(sh.exited)
 	for {
 		select {
-		case req := <-s.reqs:
-			s.commit(s.gather(req))
-		case <-s.closed:
+		case req := <-sh.reqs:
+			sh.commit(sh.gather(req))
+		case <-sh.stop:
 			for {
 				select {
-				case req := <-s.reqs:
-					req.err = s.isClosed()
+				case req := <-sh.reqs:
+					req.err = fmt.Errorf("dirstore: append: %w", logstore.ErrClosed)
 					close(req.done)
 				default:
 					return
@@ -81,11 +81,11 @@ func (s *Store) committer() {
 }
 
 // gather returns first with the requests queued behind it, within bounds.
-func (s *Store) gather(first *appendReq) []*appendReq {
+func (sh *shared) gather(first *appendReq) []*appendReq {
 	batch, size := []*appendReq{first}, len(first.rec)
 	for len(batch) < maxBatchUpdates && size < maxBatchBytes {
 		select {
-		case req := <-s.reqs:
+		case req := <-sh.reqs:
 			batch, size = append(batch, req), size+len(req.rec)
 		default:
 			return batch
@@ -96,7 +96,7 @@ func (s *Store) gather(first *appendReq) []*appendReq {
 
 // commit writes a batch under the lock: it gives the updates consecutive
 // ids, writes them in one write, syncs, and then publishes them in the head.
-func (s *Store) commit(batch []*appendReq) {
+func (sh *shared) commit(batch []*appendReq) {
 	live := batch[:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -109,7 +109,7 @@ func (s *Store) commit(batch []*appendReq) {
 	if len(live) == 0 {
 		return
 	}
-	err := s.withLock(func(h *head) error { return s.writeBatch(h, live) })
+	err := sh.withLock(func(h *head) error { return sh.writeBatch(h, live) })
 	for _, r := range live {
 		if err != nil {
 			r.id, r.err = 0, fmt.Errorf("dirstore: append: %w", err)
@@ -117,16 +117,16 @@ func (s *Store) commit(batch []*appendReq) {
 		close(r.done)
 	}
 	if err == nil {
-		s.changed.broadcast()
+		sh.changed.broadcast()
 	}
 }
 
 // writeBatch, under the lock, writes and syncs the batch's records after the
 // committed tail, rolling to a new segment first when the active one is
 // full, and advances the head. On an error, the tail is cut back.
-func (s *Store) writeBatch(h *head, batch []*appendReq) error {
-	if h.committed >= s.cfg.segmentSize {
-		if err := s.roll(h); err != nil {
+func (sh *shared) writeBatch(h *head, batch []*appendReq) error {
+	if h.committed >= sh.cfg.segmentSize {
+		if err := sh.roll(h); err != nil {
 			return err
 		}
 	}
@@ -139,16 +139,16 @@ func (s *Store) writeBatch(h *head, batch []*appendReq) error {
 			buf = append(buf, r.rec...)
 		}
 	}
-	if s.inAppend != nil {
-		s.inAppend()
+	if hook := sh.hook.Load(); hook != nil {
+		(*hook)()
 	}
-	_, err := s.active.WriteAt(buf, h.committed)
+	_, err := sh.active.WriteAt(buf, h.committed)
 	if err == nil {
-		err = fdatasync(s.active)
+		err = fdatasync(sh.active)
 	}
 	if err != nil {
-		if terr := s.active.Truncate(h.committed); terr != nil {
-			s.log.Error(terr, "Cannot cut back a failed append; the next writer will", "offset", h.committed)
+		if terr := sh.active.Truncate(h.committed); terr != nil {
+			sh.log.Error(terr, "Cannot cut back a failed append; the next writer will", "offset", h.committed)
 		}
 		return fmt.Errorf("write records: %w", err)
 	}

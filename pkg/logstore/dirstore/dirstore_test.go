@@ -21,7 +21,7 @@ func harness(options ...Option) storetest.Harness {
 				return s, nil
 			}
 		},
-		InAppend: func(s logstore.Store, f func()) { s.(*Store).inAppend = f },
+		InAppend: func(s logstore.Store, f func()) { s.(*Store).sh.hook.Store(&f) },
 		Check:    func(t testing.TB, open storetest.Opener) { checkNamespace(t, open) },
 	}
 }

@@ -30,7 +30,9 @@ type segRef struct {
 }
 
 // name returns the segment's file name: seg-<base, 20 digits>-<gen, 8 digits>.log.
-func (r segRef) name() string { return fmt.Sprintf("%s%020d-%08d%s", segPrefix, r.base, r.gen, segSuffix) }
+func (r segRef) name() string {
+	return fmt.Sprintf("%s%020d-%08d%s", segPrefix, r.base, r.gen, segSuffix)
+}
 
 // parseSegName parses a segment file name.
 func parseSegName(name string) (segRef, bool) {

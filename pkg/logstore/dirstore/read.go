@@ -49,7 +49,7 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 
 // head reads the head and checks that after is not behind its horizon.
 func (s *Store) head(after uint64) (head, error) {
-	h, err := readHead(s.headF)
+	h, err := s.sh.head()
 	if err != nil {
 		return h, fmt.Errorf("dirstore: %w", err)
 	}
@@ -206,7 +206,7 @@ func (s *Store) Latest(ctx context.Context) (uint64, error) {
 	if err := s.isClosed(); err != nil {
 		return 0, err
 	}
-	h, err := readHead(s.headF)
+	h, err := s.sh.head()
 	if err != nil {
 		return 0, fmt.Errorf("dirstore: %w", err)
 	}
@@ -218,7 +218,7 @@ func (s *Store) Horizon(ctx context.Context) (uint64, error) {
 	if err := s.isClosed(); err != nil {
 		return 0, err
 	}
-	h, err := readHead(s.headF)
+	h, err := s.sh.head()
 	if err != nil {
 		return 0, fmt.Errorf("dirstore: %w", err)
 	}
@@ -229,14 +229,14 @@ func (s *Store) Horizon(ctx context.Context) (uint64, error) {
 // store wake it at once; appends by other processes wake it through inotify
 // on the head file, or the next poll when inotify is not available.
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
-	interval := s.cfg.pollInterval
-	if !s.watch.polling() {
+	interval := s.sh.cfg.pollInterval
+	if !s.sh.watch.polling() {
 		interval *= 100
 	}
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
-		changed := s.changed.wait()
+		changed := s.sh.changed.wait()
 		latest, err := s.Latest(ctx)
 		if err != nil || latest > after {
 			return latest, err

@@ -12,12 +12,14 @@ import (
 
 // withLock runs fn with the log's lock held and the tail in order. fn may
 // change the head, which is written back when it did.
-func (s *Store) withLock(fn func(h *head) error) error {
-	if err := s.lock.lock(); err != nil {
+func (sh *shared) withLock(fn func(h *head) error) error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if err := sh.lock.lock(); err != nil {
 		return err
 	}
-	defer s.lock.unlock()
-	h, err := s.syncTail()
+	defer sh.lock.unlock()
+	h, err := sh.syncTail()
 	if err != nil {
 		return err
 	}
@@ -26,7 +28,7 @@ func (s *Store) withLock(fn func(h *head) error) error {
 		return err
 	}
 	if h != before {
-		return writeHead(s.headF, h)
+		return writeHead(sh.headF, h)
 	}
 	return nil
 }
@@ -36,19 +38,19 @@ func (s *Store) withLock(fn func(h *head) error) error {
 // leaves more (complete records it did not publish, which are synced and
 // adopted, or a torn record, which is cut off); a segment shorter than the
 // head says is repaired the same way.
-func (s *Store) syncTail() (head, error) {
-	h, err := readHead(s.headF)
+func (sh *shared) syncTail() (head, error) {
+	h, err := readHead(sh.headF)
 	if errors.Is(err, errCorrupt) {
-		s.log.Error(err, "Head file corrupt; rebuilding it from the segments")
-		return s.rebuildHead()
+		sh.log.Error(err, "Head file corrupt; rebuilding it from the segments")
+		return sh.rebuildHead()
 	}
 	if err != nil {
 		return h, err
 	}
-	if err := s.openActive(h.active); err != nil {
+	if err := sh.openActive(h.active); err != nil {
 		return h, err
 	}
-	fi, err := s.active.Stat()
+	fi, err := sh.active.Stat()
 	if err != nil {
 		return h, fmt.Errorf("stat active segment: %w", err)
 	}
@@ -57,21 +59,21 @@ func (s *Store) syncTail() (head, error) {
 	}
 	from := h.committed
 	if fi.Size() < h.committed {
-		s.log.Error(nil, "Active segment shorter than committed; rescanning it", "segment", s.activeAt, "size", fi.Size(), "committed", h.committed)
+		sh.log.Error(nil, "Active segment shorter than committed; rescanning it", "segment", sh.activeAt, "size", fi.Size(), "committed", h.committed)
 		from = segHeaderLen
 	}
-	if _, err := s.repairActive(&h, from); err != nil {
+	if _, err := sh.repairActive(&h, from); err != nil {
 		return h, err
 	}
-	return h, writeHead(s.headF, h)
+	return h, writeHead(sh.headF, h)
 }
 
 // repairActive scans the active segment from offset from to its end, cuts
 // off anything after the last whole record, syncs what it keeps and sets
 // the head's committed length and latest id from it. It returns the id of
 // the last record it kept (the one before from when it kept none).
-func (s *Store) repairActive(h *head, from int64) (uint64, error) {
-	size, err := fileSize(s.active)
+func (sh *shared) repairActive(h *head, from int64) (uint64, error) {
+	size, err := fileSize(sh.active)
 	if err != nil {
 		return 0, err
 	}
@@ -80,7 +82,7 @@ func (s *Store) repairActive(h *head, from int64) (uint64, error) {
 		prev = h.active - 1
 	}
 	last := prev
-	end, err := scan(s.active, from, size, func(off int64, rec []byte) error {
+	end, err := scan(sh.active, from, size, func(off int64, rec []byte) error {
 		id, _, err := recordMeta(rec)
 		if err == nil && id <= last {
 			err = fmt.Errorf("record id %d after %d: %w", id, last, errCorrupt)
@@ -94,12 +96,12 @@ func (s *Store) repairActive(h *head, from int64) (uint64, error) {
 		return 0, fmt.Errorf("repair active segment: %w", err)
 	}
 	if end < size {
-		s.log.Info("Cutting off a torn tail", "segment", s.activeAt, "offset", end, "bytes", size-end, "reason", err.Error())
-		if err := s.active.Truncate(end); err != nil {
+		sh.log.Info("Cutting off a torn tail", "segment", sh.activeAt, "offset", end, "bytes", size-end, "reason", err.Error())
+		if err := sh.active.Truncate(end); err != nil {
 			return 0, fmt.Errorf("truncate torn tail: %w", err)
 		}
 	}
-	if err := fdatasync(s.active); err != nil {
+	if err := fdatasync(sh.active); err != nil {
 		return 0, err
 	}
 	h.committed = end
@@ -109,48 +111,48 @@ func (s *Store) repairActive(h *head, from int64) (uint64, error) {
 
 // openActive opens the active segment (whose generation is always 0) for
 // writing, when it is not the one already open.
-func (s *Store) openActive(base uint64) error {
-	if s.active != nil && s.activeAt == base {
+func (sh *shared) openActive(base uint64) error {
+	if sh.active != nil && sh.activeAt == base {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(s.dir, segRef{base: base}.name()), os.O_RDWR, 0)
+	f, err := os.OpenFile(filepath.Join(sh.dir, segRef{base: base}.name()), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open active segment: %w", err)
 	}
-	if s.active != nil {
-		s.active.Close()
+	if sh.active != nil {
+		sh.active.Close()
 	}
-	s.active, s.activeAt = f, base
+	sh.active, sh.activeAt = f, base
 	return nil
 }
 
 // roll, under the lock, seals the active segment and starts a new one whose
 // base is the next id. It first removes segment files above the active one:
 // those are left by a roll that died before it updated the head.
-func (s *Store) roll(h *head) error {
+func (sh *shared) roll(h *head) error {
 	if h.committed == segHeaderLen {
 		return nil // the active segment is empty already
 	}
-	l, err := listDir(s.dir)
+	l, err := listDir(sh.dir)
 	if err != nil {
 		return err
 	}
 	for _, r := range l.segs {
 		if r.base > h.active {
-			if err := removeOrphan(s.dir, r); err != nil {
+			if err := removeOrphan(sh.dir, r); err != nil {
 				return err
 			}
 		}
 	}
 	next := segRef{base: h.latest + 1}
-	if err := writeFileAtomic(s.dir, next.name(), segHeader{base: next.base}.encode()); err != nil {
+	if err := writeFileAtomic(sh.dir, next.name(), segHeader{base: next.base}.encode()); err != nil {
 		return fmt.Errorf("roll: %w", err)
 	}
-	if err := s.openActive(next.base); err != nil {
+	if err := sh.openActive(next.base); err != nil {
 		return err
 	}
 	h.active, h.committed = next.base, segHeaderLen
-	s.log.V(1).Info("Started a segment", "base", next.base)
+	sh.log.V(1).Info("Started a segment", "base", next.base)
 	return nil
 }
 
@@ -177,61 +179,63 @@ func removeOrphan(dir string, r segRef) error {
 // recoverOnOpen checks the whole active segment under the lock, adopts a
 // segment that a roll created before a crash lost the head's update,
 // restores the horizon from its durable file, and removes leftovers.
-func (s *Store) recoverOnOpen(ctx context.Context) error {
-	if err := s.lock.lockCtx(ctx); err != nil {
+func (sh *shared) recoverOnOpen(ctx context.Context) error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if err := sh.lock.lockCtx(ctx); err != nil {
 		return err
 	}
-	defer s.lock.unlock()
-	h, err := s.syncTail()
+	defer sh.lock.unlock()
+	h, err := sh.syncTail()
 	if err != nil {
 		return err
 	}
-	last, err := s.repairActive(&h, segHeaderLen)
+	last, err := sh.repairActive(&h, segHeaderLen)
 	if err != nil {
 		return err
 	}
-	l, err := listDir(s.dir)
+	l, err := listDir(sh.dir)
 	if err != nil {
 		return err
 	}
-	if err := s.adoptLater(&h, l, last); err != nil {
+	if err := sh.adoptLater(&h, l, last); err != nil {
 		return err
 	}
-	hz, err := readHorizon(s.dir)
+	hz, err := readHorizon(sh.dir)
 	if err != nil {
 		return err
 	}
 	h.horizon = max(h.horizon, hz)
-	if err := writeHead(s.headF, h); err != nil {
+	if err := writeHead(sh.headF, h); err != nil {
 		return err
 	}
-	return s.removeLeftovers(l)
+	return sh.removeLeftovers(l)
 }
 
 // adoptLater handles segments above the active one after a crash: one
 // whose base is above every id of the active segment (last being the
 // highest) becomes the active segment, as its roll finished but the head's
 // update was lost; the others are orphans of a roll that never took effect.
-func (s *Store) adoptLater(h *head, l listing, last uint64) error {
+func (sh *shared) adoptLater(h *head, l listing, last uint64) error {
 	i := l.find(h.active)
 	if i < 0 {
 		return fmt.Errorf("active segment %d missing: %w", h.active, errCorrupt)
 	}
 	for _, r := range l.segs[i+1:] {
 		if r.gen != 0 || r.base <= last {
-			if err := removeOrphan(s.dir, r); err != nil {
+			if err := removeOrphan(sh.dir, r); err != nil {
 				return err
 			}
 			continue
 		}
-		s.log.Info("Adopting a segment whose start was not recorded", "base", r.base)
-		if err := s.openActive(r.base); err != nil {
+		sh.log.Info("Adopting a segment whose start was not recorded", "base", r.base)
+		if err := sh.openActive(r.base); err != nil {
 			return err
 		}
 		h.active, h.committed = r.base, segHeaderLen
 		h.latest = max(h.latest, r.base-1)
 		var err error
-		if last, err = s.repairActive(h, segHeaderLen); err != nil {
+		if last, err = sh.repairActive(h, segHeaderLen); err != nil {
 			return err
 		}
 	}
@@ -240,22 +244,25 @@ func (s *Store) adoptLater(h *head, l listing, last uint64) error {
 
 // removeLeftovers removes older generations of rewritten segments and, when
 // no rewrite is running, temporary files.
-func (s *Store) removeLeftovers(l listing) error {
+func (sh *shared) removeLeftovers(l listing) error {
 	for _, r := range l.stale {
-		if err := os.Remove(filepath.Join(s.dir, r.name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(sh.dir, r.name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove old segment generation: %w", err)
 		}
 	}
 	if len(l.tmp) == 0 {
 		return nil
 	}
-	ok, err := s.rwLock.tryLock()
-	if err != nil || !ok {
+	rw, err := openFlock(filepath.Join(sh.dir, rewriteLockFile))
+	if err != nil {
 		return err
 	}
-	defer s.rwLock.unlock()
+	defer rw.close()
+	if ok, err := rw.tryLock(); err != nil || !ok {
+		return err
+	}
 	for _, name := range l.tmp {
-		if err := os.RemoveAll(filepath.Join(s.dir, name)); err != nil {
+		if err := os.RemoveAll(filepath.Join(sh.dir, name)); err != nil {
 			return fmt.Errorf("remove temporary file: %w", err)
 		}
 	}
@@ -264,8 +271,8 @@ func (s *Store) removeLeftovers(l listing) error {
 
 // rebuildHead, under the lock, rebuilds a lost or corrupt head from the
 // segments and the horizon file.
-func (s *Store) rebuildHead() (head, error) {
-	l, err := listDir(s.dir)
+func (sh *shared) rebuildHead() (head, error) {
+	l, err := listDir(sh.dir)
 	if err != nil {
 		return head{}, err
 	}
@@ -274,16 +281,16 @@ func (s *Store) rebuildHead() (head, error) {
 	}
 	last := l.segs[len(l.segs)-1]
 	h := head{layout: uint64(time.Now().UnixNano()), active: last.base, committed: segHeaderLen, latest: last.base - 1}
-	if h.horizon, err = readHorizon(s.dir); err != nil {
+	if h.horizon, err = readHorizon(sh.dir); err != nil {
 		return h, err
 	}
-	if err := s.openActive(last.base); err != nil {
+	if err := sh.openActive(last.base); err != nil {
 		return h, err
 	}
-	if _, err := s.repairActive(&h, segHeaderLen); err != nil {
+	if _, err := sh.repairActive(&h, segHeaderLen); err != nil {
 		return h, err
 	}
-	return h, writeHead(s.headF, h)
+	return h, writeHead(sh.headF, h)
 }
 
 // fileSize returns a file's length.

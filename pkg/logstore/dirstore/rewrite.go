@@ -62,7 +62,7 @@ type rewritePlan struct {
 // planRewrite raises the horizon (durably first), seals the active segment
 // when it holds ids up to through, and lists the segments to rewrite.
 func (s *Store) planRewrite(opts logstore.RewriteOptions) (rewritePlan, error) {
-	h, err := readHead(s.headF)
+	h, err := s.sh.head()
 	if err != nil {
 		return rewritePlan{}, err
 	}
@@ -75,11 +75,11 @@ func (s *Store) planRewrite(opts logstore.RewriteOptions) (rewritePlan, error) {
 		}
 	}
 	var active uint64
-	err = s.withLock(func(h *head) error {
+	err = s.sh.withLock(func(h *head) error {
 		h.horizon = max(h.horizon, p.horizon)
 		p.horizon = h.horizon
 		if h.active <= p.through {
-			if err := s.roll(h); err != nil {
+			if err := s.sh.roll(h); err != nil {
 				return err
 			}
 		}
@@ -127,7 +127,7 @@ func (s *Store) rewriteSegment(p rewritePlan, r segRef, seen map[string]bool, st
 		return err
 	}
 	stats.Removed += removed
-	if err := s.withLock(func(h *head) error { h.layout++; return nil }); err != nil {
+	if err := s.sh.withLock(func(h *head) error { h.layout++; return nil }); err != nil {
 		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,126 @@
+package dirstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+)
+
+// shared is what every Store of one process on one log shares: the write
+// side (lock, head, active segment, group-commit queue) and the watch. Two
+// handles in one process therefore commit their appends together, as
+// concurrent Appends on one handle do; handles in different processes meet
+// only through the lock and the files.
+type shared struct {
+	key  string // the log directory's device and inode
+	refs int    // open Stores using it, under registry.mu
+
+	dir string
+	cfg config
+	log logr.Logger
+
+	// mu serialises this process's lock holders, which share one file
+	// description and therefore one flock.
+	mu       sync.Mutex
+	lock     flock
+	headF    *os.File // read without mu: ReadAt is safe for concurrent use
+	active   *os.File
+	activeAt uint64
+
+	reqs    chan *appendReq
+	stop    chan struct{} // closed when the last Store closes
+	exited  chan struct{} // closed when the committer has left
+	hook    atomic.Pointer[func()]
+	changed *notifier
+	watch   watcher
+}
+
+// registry maps open log directories to their shared state.
+var registry = struct {
+	mu sync.Mutex
+	m  map[string]*shared
+}{m: map[string]*shared{}}
+
+// acquire returns the shared state of the log in dir, opening it (and
+// recovering the tail) when this process has none open.
+func acquire(ctx context.Context, dir string, cfg config, log logr.Logger) (*shared, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return nil, fmt.Errorf("stat log directory: %w", err)
+	}
+	key := fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if sh := registry.m[key]; sh != nil {
+		sh.refs++
+		return sh, nil
+	}
+	sh := &shared{key: key, refs: 1, dir: dir, cfg: cfg, log: log, changed: newNotifier(),
+		reqs: make(chan *appendReq, 1024), stop: make(chan struct{}), exited: make(chan struct{})}
+	if err := sh.open(ctx); err != nil {
+		sh.closeFiles()
+		return nil, err
+	}
+	registry.m[key] = sh
+	go sh.committer()
+	return sh, nil
+}
+
+// open opens the lock and the head, recovers the tail and starts watching.
+func (sh *shared) open(ctx context.Context) error {
+	var err error
+	if sh.lock, err = openFlock(filepath.Join(sh.dir, lockFile)); err != nil {
+		return err
+	}
+	if sh.headF, err = os.OpenFile(filepath.Join(sh.dir, headFile), os.O_RDWR, 0); err != nil {
+		return fmt.Errorf("open head: %w", err)
+	}
+	if err := sh.recoverOnOpen(ctx); err != nil {
+		return err
+	}
+	sh.watch = newWatcher(sh.log, filepath.Join(sh.dir, headFile), sh.changed)
+	return nil
+}
+
+// release drops one Store's reference; the last one stops the committer and
+// closes the files.
+func (sh *shared) release() error {
+	registry.mu.Lock()
+	sh.refs--
+	last := sh.refs == 0
+	if last {
+		delete(registry.m, sh.key)
+	}
+	registry.mu.Unlock()
+	if !last {
+		return nil
+	}
+	close(sh.stop)
+	<-sh.exited
+	return sh.closeFiles()
+}
+
+// closeFiles closes whatever open opened.
+func (sh *shared) closeFiles() error {
+	var err error
+	if sh.watch != nil {
+		err = sh.watch.close()
+	}
+	for _, f := range []*os.File{sh.headF, sh.active, sh.lock.f} {
+		if f != nil {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+	}
+	return err
+}
+
+// head reads the head file.
+func (sh *shared) head() (head, error) { return readHead(sh.headF) }
