@@ -1,0 +1,187 @@
+package whycache
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/cachefile"
+	"github.com/whycache/whycache/pkg/logstore"
+)
+
+// Client reads an instance's dataset from its cache file and writes updates
+// through the node agent or the log store. It is safe for concurrent use.
+type Client struct {
+	dir    string
+	r      *cachefile.Reader
+	w      writer
+	closed atomic.Bool
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	store     logstore.Store
+	socket    string
+	waitApply bool
+	timeout   time.Duration
+}
+
+// WithStore sends writes straight to a log store instead of the node agent:
+// for jobs and tools that run where no agent is. The caller keeps ownership
+// of the store and closes it after the client.
+func WithStore(s logstore.Store) Option { return func(o *options) { o.store = s } }
+
+// WithSocket sets the node agent's write socket; the default is the socket
+// in the instance directory.
+func WithSocket(path string) Option { return func(o *options) { o.socket = path } }
+
+// WithApplyWait makes every write through the node agent return only once
+// the agent has applied it to this node's file, so that a read right after a
+// write sees it.
+func WithApplyWait() Option { return func(o *options) { o.waitApply = true } }
+
+// WithWriteTimeout bounds each write through the node agent when the
+// caller's context has no deadline (default 30s).
+func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// Open opens the instance whose directory is dir. It fails with an error
+// matching ErrNoFile when the directory has no cache file yet.
+func Open(dir string, opts ...Option) (*Client, error) {
+	o := options{socket: filepath.Join(dir, agentapi.SocketName), timeout: 30 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r, err := cachefile.Open(filepath.Join(dir, agentapi.CacheFileName))
+	if err != nil {
+		return nil, fmt.Errorf("whycache: open %s: %w", dir, err)
+	}
+	c := &Client{dir: dir, r: r}
+	if o.store != nil {
+		c.w = storeWriter{o.store}
+	} else {
+		c.w = newAgentWriter(o.socket, o.waitApply, o.timeout)
+	}
+	return c, nil
+}
+
+// Get returns a copy of key's value, or an error matching ErrNotFound.
+func (c *Client) Get(key []byte) ([]byte, error) { return c.r.Get(key) }
+
+// View calls fn with key's value without copying it, or returns an error
+// matching ErrNotFound. The value is valid only until fn returns; fn must not
+// keep it or modify it.
+func (c *Client) View(key []byte, fn func(value []byte)) error { return c.r.View(key, fn) }
+
+// Len returns the number of keys.
+func (c *Client) Len() int { return c.r.Len() }
+
+// Keys yields every key, in no particular order.
+func (c *Client) Keys() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for k := range c.r.All() {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Values yields every value, in no particular order.
+func (c *Client) Values() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for _, v := range c.r.All() {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// Items yields every key and value, in no particular order. The slices
+// yielded are copies the caller may keep.
+func (c *Client) Items() iter.Seq2[[]byte, []byte] { return c.r.All() }
+
+// Prefix yields the keys that start with prefix and their values, in key
+// order.
+func (c *Client) Prefix(prefix []byte) iter.Seq2[[]byte, []byte] { return c.r.Prefix(prefix) }
+
+// UpdateID returns the last update id applied to this node's file.
+func (c *Client) UpdateID() uint64 { return c.r.UpdateID() }
+
+// Path returns the path of the cache file.
+func (c *Client) Path() string { return c.r.Path() }
+
+// WaitFor blocks until this node's file holds update id (for example one a
+// write returned), or ctx ends.
+func (c *Client) WaitFor(ctx context.Context, id uint64) error {
+	pause := 100 * time.Microsecond
+	for c.r.UpdateID() < id {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("whycache: wait for update %d (applied %d): %w", id, c.r.UpdateID(), ctx.Err())
+		case <-t.C:
+		}
+		pause = min(pause*2, 10*time.Millisecond)
+	}
+	return nil
+}
+
+// Set sets key to value and returns the update id once the update is
+// durable.
+func (c *Client) Set(ctx context.Context, key, value []byte) (uint64, error) {
+	return c.write(ctx, []logstore.Op{logstore.Set(key, value)})
+}
+
+// SetMulti sets several keys in one atomic update and returns its id.
+func (c *Client) SetMulti(ctx context.Context, items map[string][]byte) (uint64, error) {
+	ops := make([]logstore.Op, 0, len(items))
+	for k, v := range items {
+		ops = append(ops, logstore.Set([]byte(k), v))
+	}
+	return c.write(ctx, ops)
+}
+
+// Delete deletes key and returns the update id. Deleting a missing key is
+// not an error.
+func (c *Client) Delete(ctx context.Context, key []byte) (uint64, error) {
+	return c.write(ctx, []logstore.Op{logstore.Delete(key)})
+}
+
+// DeleteMulti deletes several keys in one atomic update and returns its id.
+// Missing keys are not an error: the others are deleted.
+func (c *Client) DeleteMulti(ctx context.Context, keys [][]byte) (uint64, error) {
+	ops := make([]logstore.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = logstore.Delete(k)
+	}
+	return c.write(ctx, ops)
+}
+
+func (c *Client) write(ctx context.Context, ops []logstore.Op) (uint64, error) {
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	id, err := c.w.write(ctx, ops)
+	if err != nil {
+		return 0, fmt.Errorf("whycache: write: %w", err)
+	}
+	return id, nil
+}
+
+// Close releases the client's file mapping. It does not close a store given
+// with WithStore.
+func (c *Client) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	c.w.close()
+	return c.r.Close()
+}

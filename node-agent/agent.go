@@ -1,0 +1,251 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/cachefile"
+	"github.com/whycache/whycache/pkg/logstore"
+)
+
+// Agent keeps one instance's cache file up to date and serves its writes.
+// Create it with New and run it with Run.
+type Agent struct {
+	cfg     Config
+	log     logr.Logger
+	metrics *metrics
+
+	// Set once Run has opened them; read-only afterwards.
+	store logstore.Store
+	w     *cachefile.Writer
+
+	applied      atomic.Uint64
+	head         atomic.Uint64
+	behindSince  atomic.Int64 // unix nanos when a head above applied was first seen; 0 when caught up
+	lastProgress atomic.Int64 // unix nanos of the main loop's last iteration
+	lastContact  atomic.Int64 // unix nanos of the last successful store call
+	synced       atomic.Bool  // the first catch-up after start is done
+	started      chan struct{}
+
+	appliedMu sync.Mutex
+	appliedCh chan struct{} // closed and replaced whenever applied moves
+
+	stats atomic.Pointer[cachefile.Stats]
+
+	healthAddr, tcpAddr atomic.Value // string: the listeners' actual addresses
+	bootstrapping       atomic.Int64 // unix nanos when a running bootstrap started; 0 when none
+}
+
+// New checks the configuration and returns an agent ready to Run.
+func New(cfg Config) (*Agent, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:       cfg,
+		log:       cfg.Logger.WithValues("node", cfg.NodeName, "dir", cfg.Dir),
+		metrics:   newMetrics(),
+		started:   make(chan struct{}),
+		appliedCh: make(chan struct{}),
+	}
+	a.lastProgress.Store(time.Now().UnixNano())
+	a.healthAddr.Store("")
+	a.tcpAddr.Store("")
+	return a, nil
+}
+
+// CachePath returns the path of the agent's cache file.
+func (a *Agent) CachePath() string { return filepath.Join(a.cfg.Dir, agentapi.CacheFileName) }
+
+// SocketPath returns the path of the agent's write socket.
+func (a *Agent) SocketPath() string { return filepath.Join(a.cfg.Dir, agentapi.SocketName) }
+
+// AppliedID returns the last update id applied to the cache file.
+func (a *Agent) AppliedID() uint64 { return a.applied.Load() }
+
+// Started is closed once the agent has opened its store and cache file and
+// serves writes.
+func (a *Agent) Started() <-chan struct{} { return a.started }
+
+// Run runs the agent until ctx ends, then shuts down gracefully: it stops
+// taking writes, finishes the batch it is applying, closes the cache file
+// cleanly and closes the store. It returns an error when the agent cannot
+// run at all (another agent holds the file, the file belongs to another
+// log); transient store failures are retried, not returned.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := os.MkdirAll(a.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("create instance directory: %w", err)
+	}
+	servers, err := a.listen()
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if a.cfg.HealthAddr != "" {
+		g.Go(func() error { return servers.serveHealth(gctx, a) })
+	}
+	g.Go(func() error {
+		if err := a.open(gctx); err != nil {
+			return err
+		}
+		defer a.closeAll()
+		wg, wctx := errgroup.WithContext(gctx)
+		wg.Go(func() error { return servers.serveWrites(wctx, a) })
+		close(a.started)
+		wg.Go(func() error { return a.syncLoop(wctx) })
+		return wg.Wait()
+	})
+	err = g.Wait()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		a.log.Info("agent stopped")
+		return nil
+	}
+	return err
+}
+
+// open opens the log store (retrying while it cannot be reached) and the
+// cache file.
+func (a *Agent) open(ctx context.Context) error {
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	a.store = store
+	w, err := a.openCache(ctx)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	a.w = w
+	a.setApplied(w.UpdateID())
+	a.log.Info("cache file open", "path", a.CachePath(), "appliedID", w.UpdateID(), "logID", store.ID().String())
+	return nil
+}
+
+func (a *Agent) openStore(ctx context.Context) (logstore.Store, error) {
+	opts := logstore.Options{
+		Name:   a.cfg.LogName,
+		Create: a.cfg.CreateLog,
+		Limits: a.cfg.Limits,
+		Logger: a.log.WithName("store"),
+		OnCommit: func(updates, _ int) {
+			a.metrics.groupCommitSize.Observe(float64(updates))
+		},
+	}
+	b := newBackoff(a.cfg.RetryInterval)
+	for {
+		store, err := a.cfg.OpenStore(ctx, opts)
+		if err == nil {
+			a.contact()
+			return store, nil
+		}
+		if errors.Is(err, logstore.ErrInvalid) || errors.Is(err, logstore.ErrIdentityMismatch) {
+			return nil, fmt.Errorf("open log store: %w", err)
+		}
+		a.metrics.storeErrors.Inc()
+		a.log.Error(err, "cannot open log store; retrying", "retryIn", b.peek())
+		if err := b.sleep(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// openCache opens the cache file as its writer. A corrupt file is moved
+// aside (for inspection) and replaced by an empty one that is rebuilt from
+// the log.
+func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
+	path := a.CachePath()
+	w, err := cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+	if errors.Is(err, cachefile.ErrCorrupt) || errors.Is(err, cachefile.ErrVersion) {
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		a.log.Error(err, "cache file is unusable; moving it aside and rebuilding", "movedTo", aside)
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("move unusable cache file aside: %w (after: %w)", rerr, err)
+		}
+		a.metrics.bootstraps.WithLabelValues("corrupt").Inc()
+		w, err = cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open cache file: %w", err)
+	}
+	if _, replay := a.cfg.Bootstrap.(ReplayBootstrapper); !replay && w.UpdateID() == 0 {
+		// A new file: a snapshot is faster than replaying the whole log.
+		if err := a.bootstrap(ctx, w, "new"); err != nil {
+			a.log.Error(err, "bootstrap of a new cache file failed; replaying the log instead")
+		}
+	}
+	return w, nil
+}
+
+// closeAll closes the cache file cleanly, then the store.
+func (a *Agent) closeAll() {
+	if err := a.w.Close(); err != nil {
+		a.log.Error(err, "close cache file")
+	}
+	if err := a.store.Close(); err != nil {
+		a.log.Error(err, "close log store")
+	}
+}
+
+// bootstrap rebuilds the cache file with the configured Bootstrapper.
+func (a *Agent) bootstrap(ctx context.Context, w *cachefile.Writer, reason string) error {
+	start := time.Now()
+	a.bootstrapping.Store(start.UnixNano())
+	defer a.bootstrapping.Store(0)
+	a.log.Info("bootstrapping cache file", "reason", reason)
+	path, err := a.cfg.Bootstrap.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
+	if err != nil {
+		return fmt.Errorf("bootstrap (%s): %w", reason, err)
+	}
+	defer os.Remove(path)
+	if err := w.Replace(ctx, path); err != nil {
+		return fmt.Errorf("bootstrap (%s): install: %w", reason, err)
+	}
+	a.setApplied(w.UpdateID())
+	d := time.Since(start)
+	a.metrics.bootstraps.WithLabelValues(reason).Inc()
+	a.metrics.bootstrapSecs.Observe(d.Seconds())
+	a.log.Info("bootstrapped cache file", "reason", reason, "appliedID", w.UpdateID(), "duration", d)
+	return nil
+}
+
+// setApplied records a new applied id and wakes the writes waiting for it.
+func (a *Agent) setApplied(id uint64) {
+	a.applied.Store(id)
+	a.metrics.appliedID.Set(float64(id))
+	a.appliedMu.Lock()
+	close(a.appliedCh)
+	a.appliedCh = make(chan struct{})
+	a.appliedMu.Unlock()
+}
+
+// waitApplied blocks until the cache file holds update id, or ctx ends.
+func (a *Agent) waitApplied(ctx context.Context, id uint64) error {
+	for {
+		a.appliedMu.Lock()
+		ch := a.appliedCh
+		a.appliedMu.Unlock()
+		if a.applied.Load() >= id {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (a *Agent) contact()  { a.lastContact.Store(time.Now().UnixNano()) }
+func (a *Agent) progress() { a.lastProgress.Store(time.Now().UnixNano()) }
