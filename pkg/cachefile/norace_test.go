@@ -1,0 +1,5 @@
+//go:build !race
+
+package cachefile
+
+const raceEnabled = false
