@@ -28,6 +28,7 @@ type Agent struct {
 	// Set once Run has opened them; read-only afterwards.
 	store logstore.Store
 	w     *cachefile.Writer
+	pager *pager // used by the sync loop only
 
 	applied      atomic.Uint64
 	head         atomic.Uint64
@@ -122,6 +123,7 @@ func (a *Agent) open(ctx context.Context) error {
 		return err
 	}
 	a.store = store
+	a.pager = newPager(store, a.cfg.PageOps, a.cfg.BatchBytes/4)
 	w, err := a.openCache(ctx)
 	if err != nil {
 		store.Close()

@@ -24,9 +24,10 @@ type Bootstrapper interface {
 // start. It needs nothing but the log; a snapshot source is faster for big
 // logs.
 type ReplayBootstrapper struct {
-	// PageOps is how many operations each read asks for; 0 means
-	// DefaultPageOps.
-	PageOps int
+	// PageOps and PageBytes bound each read (see Config.PageOps and
+	// Config.BatchBytes); 0 means the defaults.
+	PageOps   int
+	PageBytes int64
 }
 
 // maxReplayRestarts bounds how often a replay starts over because a
@@ -55,13 +56,13 @@ func (b ReplayBootstrapper) replay(ctx context.Context, store logstore.Store, di
 		return "", fmt.Errorf("replay bootstrap: %w", err)
 	}
 	defer w.Close()
-	pageOps := b.PageOps
-	if pageOps <= 0 {
-		pageOps = DefaultPageOps
-	}
+	pageOps, pageBytes := b.PageOps, b.PageBytes
+	setDefault(&pageOps, DefaultPageOps)
+	setDefault(&pageBytes, DefaultBatchBytes/4)
+	pg := newPager(store, pageOps, pageBytes)
 	var after uint64
 	for {
-		updates, err := store.Read(ctx, after, pageOps)
+		updates, _, _, err := pg.next(ctx, after, pageOps)
 		if err != nil {
 			return "", fmt.Errorf("replay bootstrap: read after %d: %w", after, err)
 		}

@@ -48,6 +48,9 @@ type Config struct {
 	// BatchOps is how many operations the agent applies to the file at once
 	// (several pages are merged into one batch while catching up).
 	BatchOps int
+	// BatchBytes bounds the key and value bytes of one batch (and, about,
+	// of one page: a page holds at least one whole update).
+	BatchBytes int64
 	// HeartbeatInterval is how often the agent records its progress.
 	HeartbeatInterval time.Duration
 	// MaxLagIDs and MaxLag bound the lag at which the agent is ready: it is
@@ -77,6 +80,7 @@ const (
 	DefaultLogName           = logstore.DefaultName
 	DefaultPageOps           = 10_000
 	DefaultBatchOps          = 100_000
+	DefaultBatchBytes        = 32 << 20
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultMaxLagIDs         = 10_000
 	DefaultMaxLag            = 30 * time.Second
@@ -100,6 +104,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.LogName, DefaultLogName)
 	setDefault(&c.PageOps, DefaultPageOps)
 	setDefault(&c.BatchOps, DefaultBatchOps)
+	setDefault(&c.BatchBytes, DefaultBatchBytes)
 	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDefault(&c.MaxLagIDs, DefaultMaxLagIDs)
 	setDefault(&c.MaxLag, DefaultMaxLag)
@@ -111,10 +116,10 @@ func (c Config) withDefaults() (Config, error) {
 	c.Cache.MaxKeySize = c.Limits.MaxKeySize
 	c.Cache.MaxValueSize = c.Limits.MaxValueSize
 	if c.Bootstrap == nil {
-		c.Bootstrap = ReplayBootstrapper{}
+		c.Bootstrap = ReplayBootstrapper{PageOps: c.PageOps, PageBytes: c.BatchBytes / 4}
 	}
-	if c.PageOps < 0 || c.BatchOps < 0 {
-		return c, fmt.Errorf("agent config: PageOps (%d) and BatchOps (%d) must be positive", c.PageOps, c.BatchOps)
+	if c.PageOps < 0 || c.BatchOps < 0 || c.BatchBytes < 0 {
+		return c, fmt.Errorf("agent config: PageOps (%d), BatchOps (%d) and BatchBytes (%d) must be positive", c.PageOps, c.BatchOps, c.BatchBytes)
 	}
 	return c, nil
 }

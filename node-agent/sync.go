@@ -44,14 +44,15 @@ func (a *Agent) syncLoop(ctx context.Context) error {
 }
 
 // catchUp reads and applies updates until the log has no more. Pages are
-// merged into batches of up to BatchOps operations, so that a node far
-// behind applies (and publishes its applied id) in large steps.
+// merged into batches of up to BatchOps operations and BatchBytes bytes, so
+// that a node far behind applies (and publishes its applied id) in large
+// steps with bounded memory.
 func (a *Agent) catchUp(ctx context.Context) error {
 	for {
 		var batch []logstore.Update
-		after, ops := a.applied.Load(), 0
-		for ops < a.cfg.BatchOps {
-			page, err := a.store.Read(ctx, after, min(a.cfg.PageOps, a.cfg.BatchOps-ops))
+		after, ops, bytes := a.applied.Load(), 0, int64(0)
+		for ops < a.cfg.BatchOps && bytes < a.cfg.BatchBytes {
+			page, n, b, err := a.pager.next(ctx, after, a.cfg.BatchOps-ops)
 			if err != nil {
 				if len(batch) > 0 {
 					if aerr := a.apply(batch); aerr != nil {
@@ -66,9 +67,8 @@ func (a *Agent) catchUp(ctx context.Context) error {
 			}
 			batch = append(batch, page...)
 			after = page[len(page)-1].ID
-			for _, u := range page {
-				ops += len(u.Ops)
-			}
+			ops += n
+			bytes += b
 		}
 		if len(batch) == 0 {
 			a.synced.Store(true)
