@@ -12,6 +12,7 @@ import (
 const (
 	maxBatchUpdates = 4096
 	maxBatchBytes   = 64 << 20
+	gatherWait      = 200 * time.Microsecond
 )
 
 // appendReq is one Append waiting for the committer.
@@ -81,16 +82,34 @@ func (sh *shared) committer() {
 }
 
 // gather returns first with the requests queued behind it, within bounds.
+// When fewer are queued than the last batch held, it waits up to
+// gatherWait for the rest: writers that were acknowledged together come back
+// together, and one sync for all of them beats one for each.
 func (sh *shared) gather(first *appendReq) []*appendReq {
 	batch, size := []*appendReq{first}, len(first.rec)
+	var timeout <-chan time.Time
 	for len(batch) < maxBatchUpdates && size < maxBatchBytes {
 		select {
 		case req := <-sh.reqs:
 			batch, size = append(batch, req), size+len(req.rec)
+			continue
 		default:
-			return batch
 		}
+		if len(batch) >= sh.lastBatch {
+			break
+		}
+		if timeout == nil {
+			timeout = time.After(gatherWait)
+		}
+		select {
+		case req := <-sh.reqs:
+			batch, size = append(batch, req), size+len(req.rec)
+			continue
+		case <-timeout:
+		}
+		break
 	}
+	sh.lastBatch = len(batch)
 	return batch
 }
 

@@ -33,12 +33,13 @@ type shared struct {
 	active   *os.File
 	activeAt uint64
 
-	reqs    chan *appendReq
-	stop    chan struct{} // closed when the last Store closes
-	exited  chan struct{} // closed when the committer has left
-	hook    atomic.Pointer[func()]
-	changed *notifier
-	watch   watcher
+	reqs      chan *appendReq
+	lastBatch int           // the size of the last batch, for the committer
+	stop      chan struct{} // closed when the last Store closes
+	exited    chan struct{} // closed when the committer has left
+	hook      atomic.Pointer[func()]
+	changed   *notifier
+	watch     watcher
 }
 
 // registry maps open log directories to their shared state.

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/whycache/whycache/internal/version"
+	"github.com/whycache/whycache/pkg/cachefile"
+	nodeagent "github.com/whycache/whycache/node-agent"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends"
+)
+
+// agentFlags are the node agent's flags; each has a WHYCACHE_* environment
+// variable too (the controller sets those).
+type agentFlags struct {
+	cfg       nodeagent.Config
+	store     string
+	logFormat string
+	logLevel  int
+}
+
+// NewAgentCommand returns the node agent's command: `whycache agent` and the
+// `whycache-agent` binary.
+func NewAgentCommand() *cobra.Command {
+	f := &agentFlags{}
+	cmd := &cobra.Command{
+		Use:     "agent",
+		Aliases: []string{"serve"},
+		Short:   "Run the node agent: keep an instance's cache file up to date and serve its writes",
+		Long: `The node agent keeps the cache file in --dir up to date from the log in
+--store, records its progress in the store, serves writes on the Unix socket
+in --dir (and on --tcp-write-addr when set), and serves /healthz, /readyz
+and /metrics on --health-addr. It stops gracefully on SIGTERM.
+
+Every flag can also be set with an environment variable: WHYCACHE_ and the
+flag's name in capitals with underscores (--max-lag is WHYCACHE_MAX_LAG).
+Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return bindEnv(cmd.Flags())
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd.Context())
+		},
+	}
+	hostname, _ := os.Hostname()
+	if n := os.Getenv("NODE_NAME"); n != "" {
+		hostname = n
+	}
+	fs := cmd.Flags()
+	c := &f.cfg
+	fs.StringVar(&c.Dir, "dir", "", "instance directory: the cache file, its lock and the write socket live here")
+	fs.StringVar(&f.store, "store", "", "log store URL (a directory path, mysql://... or postgres://...)")
+	fs.StringVar(&c.LogName, "log-name", logstore.DefaultName, "name of the log inside its store")
+	fs.BoolVar(&c.CreateLog, "create-log", false, "create the log when it does not exist (otherwise wait for it)")
+	fs.StringVar(&c.NodeName, "node-name", hostname, "this node's name in the store's progress table (default: $NODE_NAME or the hostname)")
+	fs.StringVar(&c.HealthAddr, "health-addr", ":8081", "address for /healthz, /readyz and /metrics (empty disables)")
+	fs.StringVar(&c.TCPWriteAddr, "tcp-write-addr", "", "also serve the write API on this TCP address (off by default)")
+	fs.IntVar(&c.PageOps, "page-ops", nodeagent.DefaultPageOps, "operations per read from the log")
+	fs.IntVar(&c.BatchOps, "batch-ops", nodeagent.DefaultBatchOps, "operations applied to the cache file at once while catching up")
+	fs.Int64Var(&c.BatchBytes, "batch-bytes", nodeagent.DefaultBatchBytes, "bytes of keys and values applied to the cache file at once (bounds the agent's memory)")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", nodeagent.DefaultHeartbeatInterval, "how often to record progress in the store")
+	fs.Uint64Var(&c.MaxLagIDs, "max-lag-ids", nodeagent.DefaultMaxLagIDs, "not ready while more updates than this wait to be applied")
+	fs.DurationVar(&c.MaxLag, "max-lag", nodeagent.DefaultMaxLag, "not ready while updates older than this wait to be applied, or the store is unreachable for this long")
+	fs.DurationVar(&c.StallTimeout, "stall-timeout", nodeagent.DefaultStallTimeout, "/healthz fails when the main loop makes no progress for this long")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", nodeagent.DefaultWriteTimeout, "bound on one write request")
+	fs.IntVar(&c.Limits.MaxKeySize, "max-key-size", logstore.DefaultMaxKeySize, "largest key, in bytes")
+	fs.IntVar(&c.Limits.MaxValueSize, "max-value-size", logstore.DefaultMaxValueSize, "largest value, in bytes")
+	fs.IntVar(&c.Limits.MaxUpdateSize, "max-update-size", logstore.DefaultMaxUpdateSize, "largest update (keys and values), in bytes")
+	fs.IntVar(&c.Cache.InitialKeys, "cache-initial-keys", cachefile.DefaultInitialKeys, "keys a new cache file's index is sized for")
+	fs.Int64Var(&c.Cache.InitialDataSize, "cache-initial-data-size", cachefile.DefaultInitialDataSize, "data capacity of a new cache file, in bytes (a hole until used)")
+	fs.Float64Var(&c.Cache.MaxGarbageRatio, "cache-max-garbage-ratio", cachefile.DefaultMaxGarbageRatio, "compact the cache file when this share of its data is garbage...")
+	fs.Int64Var(&c.Cache.MinGarbageBytes, "cache-min-garbage-bytes", cachefile.DefaultMinGarbageBytes, "...and there are at least this many garbage bytes")
+	fs.DurationVar(&c.Cache.CheckpointInterval, "cache-checkpoint-interval", cachefile.DefaultCheckpointInterval, "longest time between durable checkpoints of the cache file")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
+	fs.IntVarP(&f.logLevel, "v", "v", 0, "log verbosity (0: info; higher: more detail)")
+	return cmd
+}
+
+func (f *agentFlags) run(ctx context.Context) error {
+	log, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if f.store == "" {
+		return fmt.Errorf("--store (or $WHYCACHE_STORE) is required")
+	}
+	cfg := f.cfg
+	cfg.Logger = log
+	url := f.store
+	cfg.OpenStore = func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
+		return backends.Open(ctx, url, opts)
+	}
+	log.Info("starting node agent", "version", version.Get(), "dir", cfg.Dir, "store", backends.Redact(url),
+		"logName", cfg.LogName, "node", cfg.NodeName)
+	a, err := nodeagent.New(cfg)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// newLogger returns a zap-backed logr.Logger.
+func newLogger(format string, verbosity int) (logr.Logger, error) {
+	var zc zap.Config
+	switch format {
+	case "json":
+		zc = zap.NewProductionConfig()
+	case "console":
+		zc = zap.NewDevelopmentConfig()
+	default:
+		return logr.Discard(), fmt.Errorf("--log-format must be json or console, not %q", format)
+	}
+	zc.Level = zap.NewAtomicLevelAt(zapcore.Level(-verbosity))
+	zc.Sampling = nil
+	z, err := zc.Build()
+	if err != nil {
+		return logr.Discard(), fmt.Errorf("build logger: %w", err)
+	}
+	return zapr.NewLogger(z), nil
+}
