@@ -45,7 +45,7 @@ func newAgentWriter(socket string, waitApply bool, timeout time.Duration) *agent
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "unix", socket)
 		},
-		MaxIdleConnsPerHost: 64,
+		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &agentWriter{hc: &http.Client{Transport: tr}, waitApply: waitApply, timeout: timeout}

@@ -38,14 +38,18 @@ var (
 )
 
 // Main runs the tests of a package that uses this package's servers, then
-// stops the servers it started. Call it from TestMain:
+// the after functions (for example to print a benchmark summary), then stops
+// the servers it started and exits. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { testserver.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func()) {
 	mu.Lock()
 	inMain = true
 	mu.Unlock()
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	mu.Lock()
 	for kind, s := range started {
 		if err := s.Stop(); err != nil {
