@@ -31,6 +31,3 @@ func harness(options ...Option) storetest.Harness {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, harness(WithSegmentSize(256<<10)))
 }
-
-// checkNamespace is the invariant check run after the suite's larger tests.
-func checkNamespace(t testing.TB, open storetest.Opener) {}

@@ -30,8 +30,9 @@ type Harness struct {
 	InAppend func(s logstore.Store, f func())
 
 	// Check, when set, is called on a namespace at the end of the larger
-	// tests, after every handle is closed, to run the backend's own
-	// invariant checks (file checksums, table constraints).
+	// tests (ordering, rewrite), after the test's handles are closed, to
+	// run the backend's own invariant checks (file checksums, table
+	// constraints). Those tests name their log "log".
 	Check func(t testing.TB, open Opener)
 }
 
