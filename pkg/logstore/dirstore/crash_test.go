@@ -3,6 +3,7 @@ package dirstore
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
@@ -47,17 +50,19 @@ func TestCrashKill9(t *testing.T) {
 	r := rand.New(rand.NewPCG(rand.Uint64(), 1))
 	acks := map[uint64]ack{}
 	var checked uint64 // the log is checked whole up to here
+	repairs := &repairCounter{}
 	start := time.Now()
 	for p := range points {
 		c := childConfig{tag: fmt.Sprintf("c%d", p), writers: 4, rewrite: p%2 == 1, segment: 16 << 10}
 		n := crashChild(t, dir, c, time.Duration(r.IntN(20_000))*time.Microsecond, acks)
 		full := p%25 == 24 || p == points-1
-		checked = checkAfterCrash(t, dir, acks, checked, full)
+		checked = checkAfterCrash(t, dir, acks, checked, full, repairs.logger())
 		if t.Failed() {
 			t.Fatalf("after crash point %d (%d acknowledged by the killed writer)", p, n)
 		}
 	}
-	t.Logf("%d crash points, %d acknowledged updates checked, in %v", points, len(acks), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d crash points, %d acknowledged updates checked, in %v; repairs on open: %v",
+		points, len(acks), time.Since(start).Round(time.Millisecond), repairs.counts())
 }
 
 // crashChild starts a child, kills it delay after its first
@@ -105,8 +110,8 @@ func crashChild(t *testing.T, dir string, c childConfig, delay time.Duration, ac
 // checkAfterCrash reopens the log (which repairs it) and checks it: whole
 // when full is set or the horizon has passed checked, otherwise only after
 // checked. It returns the new checked position.
-func checkAfterCrash(t *testing.T, dir string, acks map[uint64]ack, checked uint64, full bool) uint64 {
-	s, err := Open(t.Context(), dir, logstore.Options{Name: "log"})
+func checkAfterCrash(t *testing.T, dir string, acks map[uint64]ack, checked uint64, full bool, log logr.Logger) uint64 {
+	s, err := Open(t.Context(), dir, logstore.Options{Name: "log", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +137,40 @@ func checkAfterCrash(t *testing.T, dir string, acks map[uint64]ack, checked uint
 		return checked
 	}
 	return all[len(all)-1].ID
+}
+
+// repairCounter counts the store's log messages, to report which repairs
+// the crash points exercised.
+type repairCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *repairCounter) logger() logr.Logger {
+	return logr.New(&countSink{LogSink: funcr.New(func(string, string) {}, funcr.Options{}).GetSink(), c: c})
+}
+
+type countSink struct {
+	logr.LogSink
+	c *repairCounter
+}
+
+func (s *countSink) Info(level int, msg string, kv ...any)  { s.count(msg) }
+func (s *countSink) Error(err error, msg string, kv ...any) { s.count(msg) }
+
+func (s *countSink) count(msg string) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if s.c.n == nil {
+		s.c.n = map[string]int{}
+	}
+	s.c.n[msg]++
+}
+
+func (s *countSink) WithValues(kv ...any) logr.LogSink { return s }
+
+func (c *repairCounter) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }

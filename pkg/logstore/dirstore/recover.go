@@ -95,6 +95,9 @@ func (sh *shared) repairActive(h *head, from int64) (uint64, error) {
 	if err != nil && !errors.Is(err, errCorrupt) {
 		return 0, fmt.Errorf("repair active segment: %w", err)
 	}
+	if end > from && from == h.committed {
+		sh.log.Info("Adopting records that a writer left unpublished", "segment", sh.activeAt, "from", from, "to", end, "latest", last)
+	}
 	if end < size {
 		sh.log.Info("Cutting off a torn tail", "segment", sh.activeAt, "offset", end, "bytes", size-end, "reason", err.Error())
 		if err := sh.active.Truncate(end); err != nil {
