@@ -1,66 +1,137 @@
 package sqlkit
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
-func rows(ids ...uint64) []Row {
+// fakeRows is a log as rows, served by a QueryFunc that counts its calls.
+type fakeRows struct {
+	rows    []Row
+	queries int
+	sent    int
+}
+
+func (f *fakeRows) query(ctx context.Context, from Pos, limit int, each func(Row) bool) (int, Pos, error) {
+	f.queries++
+	n := 0
+	var last Pos
+	for _, r := range f.rows {
+		p := Pos{r.ID, r.Index}
+		if !from.Less(p) {
+			continue
+		}
+		if n == limit {
+			break
+		}
+		n++
+		f.sent++
+		last = p
+		if !each(r) {
+			break
+		}
+	}
+	return n, last, nil
+}
+
+// logOf builds rows for updates of the given numbers of ops, each value of
+// valueSize bytes, with ids from 1.
+func logOf(valueSize int, sizes ...int) []Row {
 	var out []Row
-	idx := map[uint64]int{}
-	for _, id := range ids {
-		out = append(out, Row{ID: id, Index: idx[id], Op: logstore.Set([]byte{byte(id)}, nil)})
-		idx[id]++
+	for i, n := range sizes {
+		for j := range n {
+			out = append(out, Row{ID: uint64(i + 1), Index: j, Op: logstore.Set([]byte("k"), make([]byte, valueSize))})
+		}
 	}
 	return out
 }
 
 func shape(ups []logstore.Update) []int {
-	var out []int
+	out := []int{}
 	for _, u := range ups {
-		out = append(out, int(u.ID)*100+len(u.Ops))
+		out = append(out, int(u.ID)*1000000+len(u.Ops))
 	}
 	return out
 }
 
-func TestAssemble(t *testing.T) {
+func TestPagerRead(t *testing.T) {
+	const mb = 1 << 20
 	tests := []struct {
-		name           string
-		rows           []Row
-		limit          int
-		want           []int // id*100 + number of ops
-		wantIncomplete bool
+		name      string
+		rows      []Row
+		after     uint64
+		maxOps    int
+		want      []int // id*1000000 + number of ops
+		maxQuerys int
 	}{
-		{"empty", nil, 4, nil, false},
-		{"under the limit", rows(1, 2, 2), 4, []int{101, 202}, false},
-		{"extra row starts a new update", rows(1, 2, 2, 3), 4, []int{101, 202}, false},
-		{"last update cut", rows(1, 2, 2, 2), 4, []int{101}, false},
-		{"single update cut", rows(1, 1, 1, 1), 4, []int{103}, true},
-		{"limit one", rows(1, 2), 2, []int{101}, false},
-		{"limit one, one big update", rows(1, 1), 2, []int{101}, true},
+		{"empty", nil, 0, 10, []int{}, 1},
+		{"all fits", logOf(1, 1, 2, 3), 0, 10, []int{1000001, 2000002, 3000003}, 1},
+		{"after", logOf(1, 1, 2, 3), 1, 10, []int{2000002, 3000003}, 1},
+		{"exactly maxOps", logOf(1, 1, 2, 3), 0, 3, []int{1000001, 2000002}, 1},
+		{"next does not fit", logOf(1, 1, 2, 3), 0, 4, []int{1000001, 2000002}, 1},
+		{"maxOps one", logOf(1, 1, 2, 3), 0, 1, []int{1000001}, 1},
+		{"first update over maxOps", logOf(1, 5, 1), 0, 2, []int{1000005}, 2},
+		{"huge first update", logOf(1, 30000, 1), 0, 10, []int{1030000}, 3},
+		{"default page", logOf(1, make10k()...), 0, 0, tenK(), 1},
+		{"stops at MinPageBytes", logOf(mb, 3, 3, 3, 3, 3, 3), 0, 100, []int{1000003, 2000003, 3000003}, 3},
+		{"big first update", logOf(mb, 12, 1), 0, 100, []int{1000012}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ups, inc := Assemble(tt.rows, tt.limit)
-			if got := shape(ups); !equalInts(got, tt.want) || inc != tt.wantIncomplete {
-				t.Errorf("Assemble = %v, %v; want %v, %v", got, inc, tt.want, tt.wantIncomplete)
+			f := &fakeRows{rows: tt.rows}
+			p := &Pager{Query: f.query}
+			ups, err := p.Read(t.Context(), tt.after, tt.maxOps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := shape(ups); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("Read = %v, want %v", got, tt.want)
+			}
+			if f.queries > tt.maxQuerys {
+				t.Errorf("%d queries, want at most %d", f.queries, tt.maxQuerys)
 			}
 		})
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
+func make10k() []int {
+	s := make([]int, 10001)
+	for i := range s {
+		s[i] = 1
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	return s
+}
+
+func tenK() []int {
+	s := make([]int, 10000)
+	for i := range s {
+		s[i] = (i+1)*1000000 + 1
+	}
+	return s
+}
+
+func TestPagerLearnsRowSize(t *testing.T) {
+	f := &fakeRows{rows: logOf(1<<20, make10k()...)}
+	p := &Pager{Query: f.query}
+	after := uint64(0)
+	for range 3 {
+		ups, err := p.Read(t.Context(), after, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
+		after = ups[len(ups)-1].ID
 	}
-	return true
+	f.sent = 0
+	if _, err := p.Read(t.Context(), after, 0); err != nil {
+		t.Fatal(err)
+	}
+	if f.sent > 64 {
+		t.Errorf("a page of 1 MiB rows fetched %d rows; want about MinPageBytes' worth", f.sent)
+	}
 }
 
 func TestCheckHorizon(t *testing.T) {
@@ -75,14 +146,5 @@ func TestCheckHorizon(t *testing.T) {
 		if got := errors.Is(err, logstore.ErrBehindHorizon); got != tt.behind {
 			t.Errorf("CheckHorizon(%d, %d) = %v, want behind=%v", tt.after, tt.horizon, err, tt.behind)
 		}
-	}
-}
-
-func TestPageLimit(t *testing.T) {
-	if got := PageLimit(0); got != DefaultPageOps+1 {
-		t.Errorf("PageLimit(0) = %d", got)
-	}
-	if got := PageLimit(7); got != 8 {
-		t.Errorf("PageLimit(7) = %d", got)
 	}
 }

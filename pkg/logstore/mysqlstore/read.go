@@ -1,0 +1,98 @@
+package mysqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends/sqlkit"
+)
+
+const selectOps = "SELECT update_id, op_index, op_type, op_key, op_value, committed_at FROM "
+
+// Read returns whole updates with ids above after, about maxOps operations
+// in all. It reads the horizon after the rows, so that a rewrite that
+// raised it meanwhile is noticed.
+func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("read: %w", logstore.ErrClosed)
+	}
+	ups, err := s.pager.Read(ctx, after, maxOps)
+	if err != nil {
+		return nil, fmt.Errorf("read after %d: %w", after, err)
+	}
+	h, err := s.horizon(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read after %d: %w", after, err)
+	}
+	if err := sqlkit.CheckHorizon(after, h); err != nil {
+		return nil, err
+	}
+	return ups, nil
+}
+
+// queryRows is the pager's query: rows after from, in log order.
+func (s *Store) queryRows(ctx context.Context, from sqlkit.Pos, limit int, each func(sqlkit.Row) bool) (int, sqlkit.Pos, error) {
+	rs, err := s.db.QueryContext(ctx, "SELECT update_id, op_index, op_type, op_key, op_value, committed_at FROM "+s.t.ops+
+		" WHERE update_id > ? OR (update_id = ? AND op_index > ?) ORDER BY update_id, op_index LIMIT ?",
+		from.ID, from.ID, from.Index, limit)
+	if err != nil {
+		return 0, from, err
+	}
+	defer rs.Close()
+	n := 0
+	for rs.Next() {
+		var r sqlkit.Row
+		var typ uint8
+		if err := rs.Scan(&r.ID, &r.Index, &typ, &r.Op.Key, &r.Op.Value, &r.Time); err != nil {
+			return n, from, err
+		}
+		r.Op.Type = logstore.OpType(typ)
+		n++
+		from = sqlkit.Pos{ID: r.ID, Index: r.Index}
+		if !each(r) {
+			break
+		}
+	}
+	return n, from, rs.Err()
+}
+
+// Heartbeat records a node's applied id and the server's current time.
+func (s *Store) Heartbeat(ctx context.Context, p logstore.NodeProgress) error {
+	if s.closed.Load() {
+		return fmt.Errorf("heartbeat: %w", logstore.ErrClosed)
+	}
+	if err := sqlkit.CheckNode(p.Node); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	_, err := s.db.ExecContext(ctx, "INSERT INTO "+s.t.nodes+" (node, applied_id, heartbeat_at) VALUES (?, ?, UTC_TIMESTAMP(6))"+
+		" ON DUPLICATE KEY UPDATE applied_id = VALUES(applied_id), heartbeat_at = VALUES(heartbeat_at)", p.Node, p.AppliedID)
+	if err != nil {
+		return fmt.Errorf("heartbeat of node %q: %w", p.Node, err)
+	}
+	return nil
+}
+
+// Nodes lists the nodes that have sent a heartbeat, by name.
+func (s *Store) Nodes(ctx context.Context) ([]logstore.NodeProgress, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("nodes: %w", logstore.ErrClosed)
+	}
+	rs, err := s.db.QueryContext(ctx, "SELECT node, applied_id, heartbeat_at FROM "+s.t.nodes+" ORDER BY node")
+	if err != nil {
+		return nil, fmt.Errorf("nodes: %w", err)
+	}
+	defer rs.Close()
+	out := []logstore.NodeProgress{}
+	for rs.Next() {
+		var p logstore.NodeProgress
+		if err := rs.Scan(&p.Node, &p.AppliedID, &p.Heartbeat); err != nil {
+			return nil, fmt.Errorf("nodes: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("nodes: %w", err)
+	}
+	return out, nil
+}

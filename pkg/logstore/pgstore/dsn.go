@@ -1,0 +1,72 @@
+package pgstore
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// redacted replaces passwords in DSNs that are logged or shown.
+const redacted = "xxxxx"
+
+// kvPasswordRE finds password=... in a keyword/value connection string,
+// quoted or not.
+var kvPasswordRE = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)`)
+
+// RedactDSN returns a PostgreSQL connection string (a URL or keyword/value
+// pairs) with its passwords replaced, for logs and errors.
+func RedactDSN(dsn string) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return kvPasswordRE.ReplaceAllString(dsn, "${1}"+redacted)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return scheme(dsn) + "://" + redacted
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), redacted)
+	}
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, redacted)
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}
+
+// redactErr returns err with every password of dsn removed from its
+// message. pgx already redacts its parse errors; this makes sure.
+func redactErr(err error, dsn string) error {
+	msg := err.Error()
+	for _, pw := range passwords(dsn) {
+		msg = strings.ReplaceAll(msg, pw, redacted)
+	}
+	return errors.New(msg)
+}
+
+// passwords returns the passwords that dsn holds.
+func passwords(dsn string) []string {
+	var out []string
+	if u, err := url.Parse(dsn); err == nil && strings.Contains(dsn, "://") {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			out = append(out, pw, url.QueryEscape(pw))
+		}
+		for _, k := range []string{"password", "sslpassword"} {
+			if v := u.Query().Get(k); v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	for _, m := range kvPasswordRE.FindAllStringSubmatch(dsn, -1) {
+		out = append(out, strings.Trim(m[2], "'"))
+	}
+	return out
+}
+
+func scheme(dsn string) string {
+	s, _, _ := strings.Cut(dsn, "://")
+	return s
+}

@@ -1,0 +1,61 @@
+package pgstore
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/whycache/whycache/internal/testserver"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/storetest"
+)
+
+func TestMain(m *testing.M) { testserver.Main(m) }
+
+// harness runs the conformance suite on a fresh database per namespace.
+func harness() storetest.Harness {
+	return storetest.Harness{
+		Name: "postgres",
+		NewNamespace: func(t testing.TB) storetest.Opener {
+			dsn := testserver.PostgresDatabase(t)
+			return func(t testing.TB, opts logstore.Options) (logstore.Store, error) {
+				return Open(t.Context(), dsn, opts)
+			}
+		},
+		InAppend: func(s logstore.Store, f func()) { s.(*Store).beforeCommit = f },
+		Check: func(t testing.TB, open storetest.Opener) {
+			s, err := open(t, logstore.Options{Name: "log"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			checkTables(t, s.(*Store).pool, s.(*Store).t)
+		},
+	}
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, harness()) }
+
+// checkTables checks invariants that the store's tables keep: no row above
+// the last id, the horizon not above it, and values NULL exactly for
+// deletes.
+func checkTables(t testing.TB, pool *pgxpool.Pool, tb tables) {
+	t.Helper()
+	checks := map[string]string{
+		"rows above last_id":    "SELECT count(*) FROM " + tb.ops + " o, " + tb.meta + " m WHERE o.update_id > m.last_id",
+		"horizon above last_id": "SELECT count(*) FROM " + tb.meta + " WHERE horizon > last_id",
+		"bad op_type":           "SELECT count(*) FROM " + tb.ops + " WHERE op_type NOT IN (1, 2)",
+		"value vs type": "SELECT count(*) FROM " + tb.ops +
+			" WHERE (op_type = 1 AND op_value IS NULL) OR (op_type = 2 AND op_value IS NOT NULL)",
+		"meta rows": "SELECT count(*) - 1 FROM " + tb.meta,
+	}
+	for name, q := range checks {
+		var n int64
+		if err := pool.QueryRow(t.Context(), q).Scan(&n); err != nil {
+			t.Fatalf("check %s: %v", name, err)
+		}
+		if n != 0 {
+			t.Errorf("check %s: %d", name, n)
+		}
+	}
+}
