@@ -89,6 +89,11 @@ func (n *Notifier) Wait(ctx context.Context, after uint64, refresh func(context.
 		if stale {
 			id, err := refresh(ctx)
 			if err != nil {
+				if ctx.Err() != nil {
+					// Drivers report a query cut short by its context
+					// in their own words; callers test for ctx's error.
+					return 0, ctx.Err()
+				}
 				return 0, fmt.Errorf("wait: %w", err)
 			}
 			n.Publish(id)
