@@ -29,9 +29,13 @@ func main() {
 	flag.IntVar(&cfg.RewriteRows, "rows", cfg.RewriteRows, "rows of the log for the tail read and rewrite measurements")
 	flag.StringVar(&cfg.MySQLDSN, "mysql", os.Getenv(testserver.EnvMySQLDSN), "go-sql-driver/mysql DSN of a server whose user may create databases")
 	flag.StringVar(&cfg.PostgresDSN, "postgres", os.Getenv(testserver.EnvPostgresDSN), "pgx URL of a server whose user may create databases")
+	appends := flag.Bool("appends", true, "measure appends (false: only the tail read and rewrite)")
 	flag.StringVar(&cfg.Dir, "dir", "", "where the dir backend's logs go (default: a temporary directory)")
 	flag.Parse()
 	cfg.Backends = strings.Split(*backends, ",")
+	if !*appends {
+		cfg.Writers = nil
+	}
 	cfg.Out, cfg.Progress = os.Stdout, os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

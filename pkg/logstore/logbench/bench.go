@@ -22,7 +22,8 @@ type Config struct {
 	Dir string
 	// Duration is the length of each append measurement.
 	Duration time.Duration
-	// Writers are the concurrency levels of the append measurements.
+	// Writers are the concurrency levels of the append measurements; none
+	// skips them.
 	Writers []int
 	// UpdateSizes are the numbers of keys per update.
 	UpdateSizes []int
