@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/whycache/whycache/pkg/logstore"
@@ -52,7 +53,10 @@ func TestRunRewrite(t *testing.T) {
 					return nil
 				}
 				var got []Pos
+				var mu sync.Mutex
 				remove := func(ctx context.Context, b []Pos) (int64, error) {
+					mu.Lock()
+					defer mu.Unlock()
 					if len(b) > batch {
 						t.Errorf("batch of %d > %d", len(b), batch)
 					}
