@@ -35,7 +35,11 @@ func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 	if err := s.limits.Check(ops); err != nil {
 		return 0, fmt.Errorf("dirstore: append: %w", err)
 	}
-	req := &appendReq{ctx: ctx, rec: appendRecord(nil, logstore.Update{Ops: ops}), done: make(chan struct{})}
+	rec := appendRecord(nil, logstore.Update{Ops: ops})
+	if len(rec)-recHeaderLen > maxRecordBody {
+		return 0, fmt.Errorf("dirstore: append: update encodes to %d bytes, over the record size limit of %d: %w", len(rec), maxRecordBody, logstore.ErrTooLarge)
+	}
+	req := &appendReq{ctx: ctx, rec: rec, done: make(chan struct{})}
 	sh := s.sh
 	select {
 	case sh.reqs <- req:

@@ -33,7 +33,10 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 		}
 		page, err := s.readPage(h, after, maxOps)
 		if errors.Is(err, os.ErrClosed) || errors.Is(err, fs.ErrNotExist) {
-			if try < 3 && s.isClosed() == nil {
+			if cerr := s.isClosed(); cerr != nil {
+				return nil, cerr
+			}
+			if try < 10 {
 				continue // a rewrite replaced a segment while we read it
 			}
 		}
@@ -141,7 +144,7 @@ func (s *Store) limitOf(sg *segment, h head) (int64, error) {
 	if sg.ref.base == h.active {
 		return h.committed, nil
 	}
-	return sg.size()
+	return sg.sealedSize()
 }
 
 // segments returns the segments up to the head's active one, listing the

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -246,8 +247,12 @@ func (sh *shared) adoptLater(h *head, l listing, last uint64) error {
 }
 
 // removeLeftovers removes older generations of rewritten segments and, when
-// no rewrite is running, temporary files.
+// no rewrite is running, temporary files; and heartbeat files that a crash
+// left half-written.
 func (sh *shared) removeLeftovers(l listing) error {
+	if err := removeOldTemp(filepath.Join(sh.dir, nodesDir), time.Minute); err != nil {
+		return err
+	}
 	for _, r := range l.stale {
 		if err := os.Remove(filepath.Join(sh.dir, r.name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove old segment generation: %w", err)
@@ -303,4 +308,23 @@ func fileSize(f *os.File) (int64, error) {
 		return 0, fmt.Errorf("stat %s: %w", f.Name(), err)
 	}
 	return fi.Size(), nil
+}
+
+// removeOldTemp removes temporary files older than age from dir.
+func removeOldTemp(dir string, age time.Duration) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove temporary file: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -34,6 +34,7 @@ type segment struct {
 	mu      sync.Mutex
 	index   []entry
 	scanned int64 // offset up to which the index covers the file
+	sealed  int64 // the file's length once it is sealed (it never changes then), or 0
 }
 
 // openSegment opens a segment file for reading and checks its header.
@@ -65,6 +66,20 @@ func (sg *segment) size() (int64, error) {
 		return 0, fmt.Errorf("stat segment: %w", err)
 	}
 	return fi.Size(), nil
+}
+
+// sealedSize returns the length of a sealed segment, which never changes.
+func (sg *segment) sealedSize() (int64, error) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	if sg.sealed == 0 {
+		n, err := sg.size()
+		if err != nil {
+			return 0, err
+		}
+		sg.sealed = n
+	}
+	return sg.sealed, nil
 }
 
 // after returns the index entries of records with ids above id, up to the
