@@ -27,6 +27,7 @@ const (
 	childCountEnv   = "DIRSTORE_TEST_COUNT" // updates per writer; 0 appends until killed
 	childRewriteEnv = "DIRSTORE_TEST_REWRITE"
 	childSegEnv     = "DIRSTORE_TEST_SEGMENT"
+	childPaceEnv    = "DIRSTORE_TEST_PACE" // a pause between appends
 )
 
 func TestMain(m *testing.M) {
@@ -47,13 +48,15 @@ type childConfig struct {
 	count   int
 	rewrite bool
 	segment int64
+	pace    time.Duration
 }
 
 // env returns the environment that starts a child with c on the log dir.
 func (c childConfig) env(dir string) []string {
 	return append(os.Environ(), childEnv+"="+dir, childTagEnv+"="+c.tag,
 		childWritersEnv+"="+strconv.Itoa(c.writers), childCountEnv+"="+strconv.Itoa(c.count),
-		childRewriteEnv+"="+strconv.FormatBool(c.rewrite), childSegEnv+"="+strconv.FormatInt(c.segment, 10))
+		childRewriteEnv+"="+strconv.FormatBool(c.rewrite), childSegEnv+"="+strconv.FormatInt(c.segment, 10),
+		childPaceEnv+"="+c.pace.String())
 }
 
 // runChild appends from several goroutines and prints "ack <id> <writer>
@@ -66,6 +69,7 @@ func runChild(dir string) error {
 	c.count, _ = strconv.Atoi(os.Getenv(childCountEnv))
 	c.rewrite, _ = strconv.ParseBool(os.Getenv(childRewriteEnv))
 	c.segment, _ = strconv.ParseInt(os.Getenv(childSegEnv), 10, 64)
+	c.pace, _ = time.ParseDuration(os.Getenv(childPaceEnv))
 	ctx := context.Background()
 	s, err := Open(ctx, dir, logstore.Options{Name: "log"}, WithSegmentSize(c.segment))
 	if err != nil {
@@ -106,12 +110,13 @@ func childWriter(ctx context.Context, s *Store, c childConfig, g int, mu *sync.M
 			return err
 		}
 		mu.Lock()
-		fmt.Fprintf(w, "ack %d %d %d\n", id, g, seq)
+		fmt.Fprintf(w, "ack %d %d %d %d\n", id, g, seq, time.Now().UnixNano())
 		err = w.Flush()
 		mu.Unlock()
 		if err != nil {
 			return err
 		}
+		time.Sleep(c.pace)
 	}
 	return nil
 }
@@ -142,6 +147,7 @@ type ack struct {
 	id     uint64
 	tag    string
 	g, seq int
+	at     time.Time // when the child's Append returned
 }
 
 // readAcks parses a child's acknowledgements until r ends; a line cut short
@@ -150,10 +156,11 @@ func readAcks(r io.Reader, tag string, each func(ack)) error {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		var a ack
-		if n, _ := fmt.Sscanf(sc.Text(), "ack %d %d %d", &a.id, &a.g, &a.seq); n != 3 {
+		var at int64
+		if n, _ := fmt.Sscanf(sc.Text(), "ack %d %d %d %d", &a.id, &a.g, &a.seq, &at); n != 4 {
 			continue
 		}
-		a.tag = tag
+		a.tag, a.at = tag, time.Unix(0, at)
 		each(a)
 	}
 	return sc.Err()

@@ -109,3 +109,49 @@ func checkMultiProcess(t *testing.T, s logstore.Store, acks map[uint64]ack, seen
 	}
 	checkFiles(t, s.(*Store).Dir())
 }
+
+// TestCrossProcessWake measures how soon Wait wakes after an append by
+// another process: through inotify, and by polling where inotify is not
+// available.
+func TestCrossProcessWake(t *testing.T) {
+	tests := []struct {
+		name    string
+		options []Option
+		within  time.Duration
+	}{
+		{"inotify", nil, 100 * time.Millisecond},
+		{"polling", []Option{func(c *config) { c.noInotify = true }, WithPollInterval(20 * time.Millisecond)}, time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(t.Context(), dir, logstore.Options{Name: "log", Create: true}, tc.options...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			cmd, out := startChild(t, dir, childConfig{tag: "w", writers: 1, count: 20, segment: 1 << 20, pace: 30 * time.Millisecond})
+			acks := make(chan ack, 20)
+			go func() { readAcks(out, "w", func(a ack) { acks <- a }); close(acks) }()
+			var worst time.Duration
+			var last uint64
+			for range 20 {
+				latest, err := s.Wait(t.Context(), last)
+				woke := time.Now()
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := <-acks
+				worst = max(worst, woke.Sub(a.at))
+				last = latest
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("slowest wake-up after another process's append: %v", worst)
+			if worst > tc.within {
+				t.Errorf("Wait woke %v after an append by another process, want within %v", worst, tc.within)
+			}
+		})
+	}
+}

@@ -85,7 +85,10 @@ func (sh *shared) open(ctx context.Context) error {
 	if err := sh.recoverOnOpen(ctx); err != nil {
 		return err
 	}
-	sh.watch = newWatcher(sh.log, filepath.Join(sh.dir, headFile), sh.changed)
+	sh.watch = pollWatcher{}
+	if !sh.cfg.noInotify {
+		sh.watch = newWatcher(sh.log, filepath.Join(sh.dir, headFile), sh.changed)
+	}
 	return nil
 }
 

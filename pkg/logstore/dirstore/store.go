@@ -45,6 +45,7 @@ var _ logstore.Store = (*Store)(nil)
 type config struct {
 	segmentSize  int64
 	pollInterval time.Duration
+	noInotify    bool // tests: exercise the polling fallback
 }
 
 // Option tunes a Store.
