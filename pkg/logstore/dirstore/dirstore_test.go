@@ -31,4 +31,3 @@ func harness(options ...Option) storetest.Harness {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, harness(WithSegmentSize(256<<10)))
 }
-
