@@ -100,9 +100,8 @@ func (sh *shared) repairActive(h *head, from int64) (uint64, error) {
 		sh.log.Info("Adopting records that a writer left unpublished", "segment", sh.activeAt, "from", from, "to", end, "latest", last)
 	}
 	if end < size {
-		sh.log.Info("Cutting off a torn tail", "segment", sh.activeAt, "offset", end, "bytes", size-end, "reason", err.Error())
-		if err := sh.active.Truncate(end); err != nil {
-			return 0, fmt.Errorf("truncate torn tail: %w", err)
+		if err := sh.cutTail(*h, end, size, err); err != nil {
+			return 0, err
 		}
 	}
 	if err := fdatasync(sh.active); err != nil {
@@ -111,6 +110,42 @@ func (sh *shared) repairActive(h *head, from int64) (uint64, error) {
 	h.committed = end
 	h.latest = max(h.latest, last)
 	return last, nil
+}
+
+// cutTail cuts the active segment at end, where scanning stopped with
+// reason. Past the committed length, that is a torn tail. Inside it, the
+// disk lost or damaged synced data: when whole records follow the damage,
+// cutting would drop acknowledged updates, so cutTail refuses and the log
+// does not open until someone looks at it; when none follow, the damage is
+// the end of the segment and is cut off like a torn tail.
+func (sh *shared) cutTail(h head, end, size int64, reason error) error {
+	if end < h.committed {
+		if sh.wholeRecordAfter(end, size) {
+			return fmt.Errorf("active segment %d: damaged record at offset %d (%v) with whole records after it, inside the committed data; not cutting off acknowledged updates: %w",
+				sh.activeAt, end, reason, errCorrupt)
+		}
+		sh.log.Error(reason, "Cutting off damaged records at the end of the committed data", "segment", sh.activeAt, "offset", end, "committed", h.committed)
+	}
+	sh.log.Info("Cutting off a torn tail", "segment", sh.activeAt, "offset", end, "bytes", size-end, "reason", reason.Error())
+	if err := sh.active.Truncate(end); err != nil {
+		return fmt.Errorf("truncate torn tail: %w", err)
+	}
+	return nil
+}
+
+// wholeRecordAfter reports whether a whole, checksummed record starts
+// anywhere in (from, to) of the active segment.
+func (sh *shared) wholeRecordAfter(from, to int64) bool {
+	b := make([]byte, to-from)
+	if _, err := sh.active.ReadAt(b, from); err != nil {
+		return false
+	}
+	for off := 1; off+recHeaderLen < len(b); off++ {
+		if _, err := recordLen(b[off:]); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // openActive opens the active segment (whose generation is always 0) for

@@ -1,6 +1,7 @@
 package dirstore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,14 +15,16 @@ import (
 // TestTornTail damages the end of the active segment (and the head) by hand,
 // as a crash or a lying disk would, and checks that Open repairs it: what
 // is damaged is cut off and never served, whole records are kept, and
-// appends go on with ids above every id ever committed.
+// appends go on with ids above every id ever committed. Damage with whole
+// records after it is not a torn tail: Open refuses to cut them off.
 func TestTornTail(t *testing.T) {
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, seg string, recs []entry)
-		keep   int // updates that survive out of the 5 appended
+		keep   int // updates that survive out of the 5 appended; -1: Open refuses
 		extra  bool
 	}{
+		{"middle record flipped", func(t *testing.T, seg string, recs []entry) { flipByte(t, seg, recs[2].off+recHeaderLen+3) }, -1, false},
 		{"last record cut after 1 byte", cutLast(1), 4, false},
 		{"last record cut in its header", cutLast(5), 4, false},
 		{"last record cut after its header", cutLast(recHeaderLen), 4, false},
@@ -45,6 +48,12 @@ func TestTornTail(t *testing.T) {
 				want = append(want, logstore.Update{ID: 6, Ops: extraOps})
 			}
 			s, err := Open(t.Context(), dir, logstore.Options{Name: "log"})
+			if tc.keep < 0 {
+				if !errors.Is(err, errCorrupt) {
+					t.Fatalf("open with damage before whole records: %v, want a corruption error", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("open after damage: %v", err)
 			}
