@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
+	"github.com/whycache/whycache/pkg/logstore"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +19,7 @@ import (
 // concurrent Appends on one handle do; handles in different processes meet
 // only through the lock and the files.
 type shared struct {
-	key  string // the log directory's device and inode
+	key  string // the log directory's device and inode, and the log's identity
 	refs int    // open Stores using it, under registry.mu
 
 	dir string
@@ -48,14 +49,16 @@ var registry = struct {
 	m  map[string]*shared
 }{m: map[string]*shared{}}
 
-// acquire returns the shared state of the log in dir, opening it (and
-// recovering the tail) when this process has none open.
-func acquire(ctx context.Context, dir string, cfg config, log logr.Logger) (*shared, error) {
+// acquire returns the shared state of the log id in dir, opening it (and
+// recovering the tail) when this process has none open. The key holds the
+// identity too, so that a log removed and created again, whose directory
+// may get the same inode, is never taken for the old one.
+func acquire(ctx context.Context, dir string, id logstore.LogID, cfg config, log logr.Logger) (*shared, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
 		return nil, fmt.Errorf("stat log directory: %w", err)
 	}
-	key := fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	key := fmt.Sprintf("%d:%d:%s", st.Dev, st.Ino, id)
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if sh := registry.m[key]; sh != nil {

@@ -94,7 +94,7 @@ func Open(ctx context.Context, dir string, opts logstore.Options, options ...Opt
 	if s.rwLock, err = openFlock(filepath.Join(logDir, rewriteLockFile)); err != nil {
 		return nil, fmt.Errorf("dirstore: open log %q in %s: %w", opts.Name, dir, err)
 	}
-	if s.sh, err = acquire(ctx, logDir, cfg, s.log); err != nil {
+	if s.sh, err = acquire(ctx, logDir, id, cfg, s.log); err != nil {
 		s.rwLock.close()
 		return nil, fmt.Errorf("dirstore: open log %q in %s: %w", opts.Name, dir, err)
 	}
