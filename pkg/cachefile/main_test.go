@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	code := m.Run()
-	// cleanupBenchFixtures()
+	cleanupBenchFixtures()
 	os.Exit(code)
 }
 

@@ -1,0 +1,373 @@
+package cachefile
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The benchmarks compare whycache's reader with a Go map and bbolt holding
+// the same data, in the same process and run: $CACHEFILE_BENCH_KEYS keys
+// (default 1M) of 16 bytes, with values of 64 to 191 bytes, looked up in a
+// random order. hack/bench.d/cachefile.sh runs them and prints the table.
+
+type benchFixture struct {
+	dir    string
+	keys   [][]byte
+	values [][]byte
+	order  [][]byte // random lookup order, a power-of-two long
+	m      map[string][]byte
+	path   string // the whycache file
+	r      *Reader
+	st     Stats
+	sealed SealInfo
+	db     *bolt.DB
+	build  map[string]time.Duration
+}
+
+var (
+	fixtureOnce sync.Once
+	fixture     *benchFixture
+	fixtureErr  error
+)
+
+func benchKeys() int {
+	if n, err := strconv.Atoi(os.Getenv("CACHEFILE_BENCH_KEYS")); err == nil && n > 0 {
+		return n
+	}
+	return 1 << 20
+}
+
+func benchKey(i int) []byte { return fmt.Appendf(nil, "key:%012d", i) }
+
+func benchValue(rng interface{ IntN(int) int }, i int) []byte {
+	v := make([]byte, 64+rng.IntN(128))
+	for j := range v {
+		v[j] = byte(i + j)
+	}
+	return v
+}
+
+// getFixture builds the shared data set once per process.
+func getFixture(b *testing.B) *benchFixture {
+	fixtureOnce.Do(func() { fixture, fixtureErr = buildFixture(benchKeys()) })
+	if fixtureErr != nil {
+		b.Fatal(fixtureErr)
+	}
+	return fixture
+}
+
+func buildFixture(n int) (*benchFixture, error) {
+	dir, err := os.MkdirTemp("", "cachefile-bench-")
+	if err != nil {
+		return nil, err
+	}
+	f := &benchFixture{dir: dir, m: make(map[string][]byte, n), path: filepath.Join(dir, "cache"), build: map[string]time.Duration{}}
+	rng := newRand(1)
+	for i := range n {
+		f.keys = append(f.keys, benchKey(i))
+		f.values = append(f.values, benchValue(rng, i))
+	}
+	f.order = make([][]byte, nextPow2(uint64(n)))
+	for i := range f.order {
+		f.order[i] = f.keys[rng.IntN(n)]
+	}
+	start := time.Now()
+	for i, k := range f.keys {
+		f.m[string(k)] = f.values[i]
+	}
+	f.build["map"] = time.Since(start)
+
+	start = time.Now()
+	w, err := OpenWriter(f.path, testLogID, Options{NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	const batch = 10_000
+	ops := make([]Op, 0, batch)
+	for i := 0; i < n; i += batch {
+		ops = ops[:0]
+		for j := i; j < min(i+batch, n); j++ {
+			ops = append(ops, Op{Key: f.keys[j], Value: f.values[j]})
+		}
+		if err := w.Apply(uint64(i/batch+1), ops); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Compact(context.Background()); err != nil {
+		return nil, err
+	}
+	f.st = w.Stats()
+	if f.sealed, err = w.Seal(context.Background(), f.path+".sealed"); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	f.build["whycache"] = time.Since(start)
+	if f.r, err = Open(f.path); err != nil {
+		return nil, err
+	}
+
+	start = time.Now()
+	f.db, err = bolt.Open(filepath.Join(dir, "bolt.db"), 0o644, &bolt.Options{NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i += batch {
+		err := f.db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for j := i; j < min(i+batch, n); j++ {
+				if err := bk.Put(f.keys[j], f.values[j]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	f.build["bbolt"] = time.Since(start)
+	return f, nil
+}
+
+func cleanupBenchFixtures() {
+	if fixture != nil {
+		fixture.r.Close()
+		fixture.db.Close()
+		os.RemoveAll(fixture.dir)
+	}
+}
+
+// getter looks up key and copies its value into buf (or, for the -alloc
+// and nocopy variants, allocates a copy or only touches the value).
+type getter func(key []byte, buf []byte) []byte
+
+func (f *benchFixture) getters(b *testing.B) []struct {
+	name string
+	get  getter
+} {
+	r, m, db := f.r, f.m, f.db
+	fail := func(key []byte, err error) { panic(fmt.Sprintf("lookup %q: %v", key, err)) }
+	return []struct {
+		name string
+		get  getter
+	}{
+		{"map", func(key, buf []byte) []byte { return append(buf[:0], m[string(key)]...) }},
+		{"map-alloc", func(key, _ []byte) []byte { v := m[string(key)]; return append(make([]byte, 0, len(v)), v...) }},
+		{"whycache-view", func(key, buf []byte) []byte {
+			if err := r.View(key, func(v []byte) { buf = append(buf[:0], v...) }); err != nil {
+				fail(key, err)
+			}
+			return buf
+		}},
+		{"whycache-view-nocopy", func(key, buf []byte) []byte {
+			if err := r.View(key, func(v []byte) { buf = buf[:1]; buf[0] = v[len(v)-1] }); err != nil {
+				fail(key, err)
+			}
+			return buf
+		}},
+		{"whycache-get", func(key, _ []byte) []byte {
+			v, err := r.Get(key)
+			if err != nil {
+				fail(key, err)
+			}
+			return v
+		}},
+		{"bbolt", func(key, buf []byte) []byte {
+			_ = db.View(func(tx *bolt.Tx) error {
+				buf = append(buf[:0], tx.Bucket([]byte("b")).Get(key)...)
+				return nil
+			})
+			return buf
+		}},
+	}
+}
+
+// BenchmarkGet looks keys up in a random order, in one goroutine (g1) and
+// in 8 goroutines (g8, over GOMAXPROCS cores).
+func BenchmarkGet(b *testing.B) {
+	f := getFixture(b)
+	mask := len(f.order) - 1
+	for _, g := range f.getters(b) {
+		b.Run(g.name+"/g1", func(b *testing.B) {
+			buf := make([]byte, 0, 256)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				buf = g.get(f.order[i&mask], buf)
+			}
+		})
+		b.Run(g.name+"/g8", func(b *testing.B) {
+			var seq atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 0, 256)
+				i := int(seq.Add(1)) * 7919
+				for pb.Next() {
+					buf = g.get(f.order[i&mask], buf)
+					i++
+				}
+			})
+		})
+	}
+	// bbolt with one read transaction for all lookups: its best case.
+	b.Run("bbolt-sharedtx/g1", func(b *testing.B) {
+		tx, err := f.db.Begin(false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Rollback()
+		bk := tx.Bucket([]byte("b"))
+		buf := make([]byte, 0, 256)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			buf = append(buf[:0], bk.Get(f.order[i&mask])...)
+		}
+	})
+}
+
+// BenchmarkApply measures the writer's throughput for batches of 1, 100 and
+// 10,000 operations (sets of 100-byte values over 1M keys, so inserts turn
+// into overwrites and compactions as the run goes on), with the default
+// options: durable generations, a checkpoint every 30 s.
+func BenchmarkApply(b *testing.B) {
+	for _, size := range []int{1, 100, 10_000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			w, err := OpenWriter(filepath.Join(b.TempDir(), "cache"), testLogID, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			rng := newRand(2)
+			value := make([]byte, 100)
+			ops := make([]Op, size)
+			keys := make([][]byte, 1<<16)
+			for i := range keys {
+				keys[i] = benchKey(rng.IntN(1 << 20))
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				for j := range ops {
+					ops[j] = Op{Key: keys[(i*size+j)&(len(keys)-1)^rng.IntN(2)], Value: value}
+				}
+				if err := w.Apply(uint64(i+1), ops); err != nil {
+					b.Fatal(err)
+				}
+			}
+			el := time.Since(start)
+			b.ReportMetric(float64(b.N*size)/el.Seconds(), "ops/s")
+		})
+	}
+}
+
+// BenchmarkFileSize reports the size of the compacted 1M-key file per byte
+// of live keys, values and index: disk blocks of the live generation
+// (its headroom is a hole), and the length of the sealed copy.
+func BenchmarkFileSize(b *testing.B) {
+	f := getFixture(b)
+	live := float64(f.st.LiveBytes + f.st.IndexBytes)
+	for range b.N {
+	}
+	b.ReportMetric(float64(f.st.DiskSize)/live, "disk/live")
+	b.ReportMetric(float64(f.sealed.Size)/float64(f.st.LiveBytes+int64(8*nextPow2(uint64(float64(f.st.LiveKeys)/DefaultMaxLoadFactor)+1))), "sealed/live")
+	b.ReportMetric(float64(f.st.FileSize)/live, "apparent/live")
+	b.ReportMetric(float64(f.st.LiveKeys), "keys")
+}
+
+func init() { children["bench-reader"] = benchReaderChild }
+
+// benchReaderChild opens the file, says "ready", waits for a line with a
+// lookup count on stdin, does that many lookups, and says "done".
+func benchReaderChild() int {
+	r, err := Open(os.Getenv("CF_PATH"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	n, _ := strconv.Atoi(os.Getenv("CF_KEYS"))
+	keys := make([][]byte, 1<<16)
+	rng := newRand(uint64(os.Getpid()))
+	for i := range keys {
+		keys[i] = benchKey(rng.IntN(n))
+	}
+	// Touch the whole file once so that no process pays page faults.
+	_ = r.Range(func(k, v []byte) bool { return true })
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		count, _ := strconv.Atoi(in.Text())
+		var sink byte
+		for i := range count {
+			if err := r.View(keys[i&(len(keys)-1)], func(v []byte) { sink += v[0] }); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		fmt.Println("done", sink&0)
+	}
+	return 0
+}
+
+// BenchmarkReaderProcesses runs 1 and 2 reader processes (one goroutine
+// each) that share b.N lookups; ns/op is wall time per lookup, so the
+// scaling is the ratio of the two.
+func BenchmarkReaderProcesses(b *testing.B) {
+	f := getFixture(b)
+	for _, procs := range []int{1, 2} {
+		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
+			type child struct {
+				cmd *exec.Cmd
+				in  io.WriteCloser
+				out *bufio.Scanner
+			}
+			cs := make([]child, procs)
+			for i := range cs {
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				cmd.Env = append(os.Environ(), childEnv+"=bench-reader", "CF_PATH="+f.path, fmt.Sprintf("CF_KEYS=%d", len(f.keys)), "GOMAXPROCS=1")
+				cmd.Stderr = os.Stderr
+				in, _ := cmd.StdinPipe()
+				out, _ := cmd.StdoutPipe()
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				cs[i] = child{cmd, in, bufio.NewScanner(out)}
+				defer cmd.Wait()
+				defer in.Close()
+				if !cs[i].out.Scan() {
+					b.Fatal("reader process did not start")
+				}
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for _, c := range cs {
+				fmt.Fprintln(c.in, b.N/procs)
+			}
+			for _, c := range cs {
+				if !c.out.Scan() {
+					b.Fatal("reader process failed")
+				}
+			}
+			b.ReportMetric(float64(b.N/procs*procs)/time.Since(start).Seconds(), "lookups/s")
+		})
+	}
+}
