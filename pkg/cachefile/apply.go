@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/zeebo/xxh3"
@@ -19,9 +20,6 @@ type Op struct {
 	// Value is the value of a set, 0 to Options.MaxValueSize bytes.
 	Value []byte
 }
-
-// reserveChunk is how far ahead of the data tail Apply allocates disk.
-const reserveChunk = 4 << 20
 
 // Apply applies a batch of operations tagged with its update id, in order.
 //
@@ -50,7 +48,9 @@ func (w *Writer) Apply(updateID uint64, ops []Op) error {
 	if err != nil {
 		return fmt.Errorf("apply update %d to %s: %w", updateID, w.path, err)
 	}
-	w.applyOps(ops)
+	if err := w.applyOps(ops); err != nil {
+		return fmt.Errorf("apply update %d to %s: %w", updateID, w.path, err)
+	}
 	w.storeCounters()
 	at("apply:published")
 	w.m.store(offUpdateID, updateID)
@@ -92,7 +92,7 @@ func (w *Writer) validate(ops []Op) (keys, recBytes uint64, err error) {
 }
 
 // makeRoom moves to a new generation when the batch does not fit the current
-// one or garbage passes the threshold, then reserves disk for the records.
+// one or garbage passes the threshold.
 func (w *Writer) makeRoom(keys, recBytes uint64) error {
 	h := w.m.hdr
 	used := w.st.tail - h.dataOff
@@ -110,49 +110,92 @@ func (w *Writer) makeRoom(keys, recBytes uint64) error {
 			return err
 		}
 	}
-	if end := w.st.tail + recBytes; end > w.reserved {
-		to := min(max(end, w.reserved+reserveChunk), w.m.hdr.fileSize)
-		if err := reserve(w.f, int64(w.reserved), int64(to-w.reserved)); err != nil {
-			return err
-		}
-		w.reserved = to
-	}
 	return nil
 }
 
-// applyOps writes the batch's records past the tail, advances the tail, and
-// then publishes the operations in order, each with one atomic store.
-func (w *Writer) applyOps(ops []Op) {
+// applyOps writes the batch's records past the tail (one pwrite: the page
+// cache is shared with every mapping of the file, and a write(2) into a hole
+// fails with ENOSPC where a store through the mapping would fault),
+// advances the tail, and then publishes the operations in order, each with
+// one atomic store. When the write fails, nothing is published.
+func (w *Writer) applyOps(ops []Op) error {
 	m := w.m
 	w.offs = w.offs[:0]
-	tail := w.st.tail
+	buf := w.buf[:0]
 	for _, op := range ops {
 		if op.Delete {
 			continue
 		}
-		size := recordSize(len(op.Key), len(op.Value))
-		putRecord(m.mm[tail:tail+size], op.Key, op.Value)
-		w.offs = append(w.offs, tail)
-		tail += size
+		size := int(recordSize(len(op.Key), len(op.Value)))
+		n := len(buf)
+		buf = slices.Grow(buf, size)[:n+size]
+		putRecord(buf[n:], op.Key, op.Value)
+		w.offs = append(w.offs, w.st.tail+uint64(n))
+	}
+	if len(buf) > 0 {
+		if _, err := w.f.WriteAt(buf, int64(w.st.tail)); err != nil {
+			return fmt.Errorf("write records: %w", err)
+		}
+	}
+	if cap(buf) <= maxKeptBuffer {
+		w.buf = buf[:0]
 	}
 	// The tail is stored before any slot points past the old one, so that
 	// a restarted writer never writes over a published record.
-	w.st.tail = tail
-	m.store(offTail, tail)
+	w.st.tail += uint64(len(buf))
+	m.store(offTail, w.st.tail)
 	at("apply:records")
 	j := 0
-	for i, op := range ops {
-		if i == len(ops)/2 {
-			at("apply:half")
+	for start := 0; start < len(ops); start += touchWindow {
+		window := ops[start:min(start+touchWindow, len(ops))]
+		hashes := w.touch(window)
+		for i, op := range window {
+			if start+i == len(ops)/2 {
+				at("apply:half")
+			}
+			if op.Delete {
+				w.remove(op.Key, hashes[i])
+				continue
+			}
+			w.set(op.Key, hashes[i], len(op.Value), w.offs[j])
+			j++
 		}
-		if op.Delete {
-			w.remove(op.Key)
-			continue
-		}
-		w.set(op.Key, len(op.Value), w.offs[j])
-		j++
 	}
+	return nil
 }
+
+// touchWindow is how many operations touch loads the memory of at once.
+const touchWindow = 256
+
+// sink keeps touch loads from being optimised away.
+var sink atomic.Uint64
+
+// touch hashes the keys of ops and loads their home slots, and then the
+// records those slots point at when the tags match, before the operations
+// run: the loads are independent, so their cache misses overlap, where the
+// probes would take them one at a time.
+func (w *Writer) touch(ops []Op) []uint64 {
+	m := w.m
+	w.hashes = w.hashes[:0]
+	var acc uint64
+	for _, op := range ops {
+		h := xxh3.HashSeed(op.Key, m.hdr.seed)
+		w.hashes = append(w.hashes, h)
+		acc += m.slots[h&m.mask]
+	}
+	for _, h := range w.hashes {
+		if s := m.slots[h&m.mask]; s>>tagShift == h>>tagShift && s != slotTombstone {
+			if off := slotOffset(s); off < m.size {
+				acc += uint64(m.mm[off])
+			}
+		}
+	}
+	sink.Add(acc & 1)
+	return w.hashes
+}
+
+// maxKeptBuffer bounds the record buffer a Writer keeps between batches.
+const maxKeptBuffer = 8 << 20
 
 // find probes for key. It returns the slot holding it (found), or else the
 // slot an insert should use: the first tombstone on the probe path, or the
@@ -186,9 +229,8 @@ func (w *Writer) find(key []byte, h uint64) (slot uint64, found bool) {
 	return uint64(max(free, 0)), false
 }
 
-// set publishes the record at off as key's value.
-func (w *Writer) set(key []byte, vlen int, off uint64) {
-	h := xxh3.HashSeed(key, w.m.hdr.seed)
+// set publishes the record at off as key's value; h is key's hash.
+func (w *Writer) set(key []byte, h uint64, vlen int, off uint64) {
 	i, found := w.find(key, h)
 	if found {
 		w.forget(w.m.slots[i])
@@ -200,9 +242,9 @@ func (w *Writer) set(key []byte, vlen int, off uint64) {
 	w.st.liveBytes += uint64(len(key) + vlen)
 }
 
-// remove deletes key, leaving a tombstone.
-func (w *Writer) remove(key []byte) {
-	i, found := w.find(key, xxh3.HashSeed(key, w.m.hdr.seed))
+// remove deletes key, whose hash is h, leaving a tombstone.
+func (w *Writer) remove(key []byte, h uint64) {
+	i, found := w.find(key, h)
 	if !found {
 		return
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/bits"
 	"os"
+	"sync/atomic"
 
 	"github.com/zeebo/xxh3"
 )
@@ -30,19 +32,24 @@ func (w *Writer) sizeFor(live, recBytes, extraKeys, extraBytes uint64) header {
 	}
 }
 
-// builder writes a new generation into a temporary file.
+// builder writes a new generation into a temporary file: the index
+// through a mapping, the records with buffered pwrites.
 type builder struct {
-	tmp    string
-	f      *os.File
-	m      *mapping
-	st     state
-	noSync bool
+	tmp     string
+	f       *os.File
+	m       *mapping
+	st      state
+	noSync  bool
+	pending []byte // records not yet written, from offset st.tail-len(pending)
 }
 
+// builderFlushSize is how many bytes of records a builder buffers.
+const builderFlushSize = 1 << 20
+
 // newBuilder creates a temporary file beside target, laid out as h (whose
-// seed and creation time it fills in), with disk reserved for the header,
-// the index and reserveBytes of records.
-func (w *Writer) newBuilder(target string, h header, reserveBytes uint64) (*builder, error) {
+// seed and creation time it fills in), with disk reserved for the header
+// and the index, which are written through the mapping.
+func (w *Writer) newBuilder(target string, h header) (*builder, error) {
 	h.seed = w.opts.seed
 	for h.seed == 0 {
 		var b [8]byte
@@ -65,7 +72,7 @@ func (w *Writer) newBuilder(target string, h header, reserveBytes uint64) (*buil
 		err = f.Truncate(int64(h.fileSize))
 	}
 	if err == nil {
-		err = reserve(f, 0, int64(min(h.dataOff+reserveBytes, h.fileSize)))
+		err = reserve(f, 0, int64(h.dataOff))
 	}
 	if err == nil {
 		page := make([]byte, headerSize)
@@ -84,44 +91,112 @@ func (w *Writer) newBuilder(target string, h header, reserveBytes uint64) (*buil
 }
 
 // addRecord copies an encoded record (from a verified file) and indexes it
-// under key, which it holds. Keys must be unique.
-func (b *builder) addRecord(rec, key []byte, vlen int) {
+// under key, which it holds and whose hash is h. Keys must be unique.
+func (b *builder) addRecord(rec, key []byte, vlen int, h uint64) error {
 	off := b.st.tail
-	copy(b.m.mm[off:], rec)
+	b.pending = append(b.pending, rec...)
 	b.st.tail += uint64(len(rec))
 	b.st.live++
 	b.st.liveBytes += uint64(len(key) + vlen)
-	h := xxh3.HashSeed(key, b.m.hdr.seed)
 	for i := h & b.m.mask; ; i = (i + 1) & b.m.mask {
 		if b.m.slots[i] == slotEmpty {
 			b.m.slots[i] = makeSlot(h, off)
-			return
+			break
 		}
 	}
+	if len(b.pending) >= builderFlushSize {
+		return b.flush()
+	}
+	return nil
 }
 
-// copyFrom adds every live record of src, checking ctx now and then.
-func (b *builder) copyFrom(ctx context.Context, src *mapping) error {
+// flush writes the pending records.
+func (b *builder) flush() error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	if _, err := b.f.WriteAt(b.pending, int64(b.st.tail)-int64(len(b.pending))); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	b.pending = b.pending[:0]
+	return nil
+}
+
+// copyFrom adds every live record of src whose records end below end (its
+// data tail), checking ctx now and then.
+//
+// It first marks the offsets of live records in a bitmap (one bit per 8
+// bytes of data, read from the index sequentially), then copies the records
+// in file order: the reads are sequential, and the new generation keeps the
+// append order. Records are handled in groups, whose new index slots are
+// loaded in one pass of independent loads before the inserts (see
+// Writer.touch).
+func (b *builder) copyFrom(ctx context.Context, src *mapping, end uint64) error {
+	dataOff := src.hdr.dataOff
+	end = min(end, src.size)
+	if end < dataOff {
+		return nil
+	}
+	live := make([]uint64, ((end-dataOff)/8+63)/64)
+	for i := range src.slots {
+		s := atomic.LoadUint64(&src.slots[i])
+		if s == slotEmpty || s == slotTombstone {
+			continue
+		}
+		off := slotOffset(s)
+		if off < dataOff || off >= end {
+			return corruptf("index slot %d points at offset %d, outside the data [%d, %d)", i, off, dataOff, end)
+		}
+		w := (off - dataOff) / 8
+		live[w/64] |= 1 << (w % 64)
+	}
+	const group = 64
+	var offs, hashes [group]uint64
 	n := 0
-	var ctxErr error
-	err := src.scan(func(off uint64, k, v []byte) bool {
-		if n++; n%4096 == 0 {
-			if ctxErr = ctx.Err(); ctxErr != nil {
-				return false
+	flush := func() error {
+		var acc uint64
+		for i, off := range offs[:n] {
+			k, _, err := src.record(off)
+			if err != nil {
+				return err
+			}
+			hashes[i] = xxh3.HashSeed(k, b.m.hdr.seed)
+			acc += b.m.slots[hashes[i]&b.m.mask]
+		}
+		sink.Add(acc & 1)
+		for i, off := range offs[:n] {
+			k, v, _ := src.record(off)
+			size := recordSize(len(k), len(v))
+			if b.st.tail+size > b.m.size || off+size > src.size {
+				return corruptf("record at offset %d does not fit the new generation", off)
+			}
+			if err := b.addRecord(src.mm[off:off+size], k, len(v), hashes[i]); err != nil {
+				return err
 			}
 		}
-		size := recordSize(len(k), len(v))
-		if b.st.tail+size > b.m.size {
-			ctxErr = corruptf("source records do not fit the new generation")
-			return false
-		}
-		b.addRecord(src.mm[off:off+size], k, len(v))
-		return true
-	})
-	if err == nil {
-		err = ctxErr
+		n = 0
+		return nil
 	}
-	return err
+	for wi, word := range live {
+		if wi%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		for word != 0 {
+			offs[n] = dataOff + 8*(uint64(wi)*64+uint64(bits.TrailingZeros64(word)))
+			word &= word - 1
+			if n++; n == group {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return b.flush()
 }
 
 // finish stores the header's mutable words and makes the file durable.
@@ -203,7 +278,6 @@ func (w *Writer) install(b *builder) error {
 	}
 	w.release()
 	w.f, w.m, w.st = b.f, b.m, b.st
-	w.reserved = w.st.tail
 	w.lastCkpt = w.opts.now()
 	if syncErr != nil {
 		w.opts.Logger.Error(syncErr, "new generation installed, but cleaning up after it failed", "path", w.path)
@@ -218,11 +292,11 @@ func (w *Writer) rebuild(ctx context.Context, extraKeys, extraBytes uint64, reas
 	recBytes := w.st.tail - old.dataOff - w.st.garbage
 	h := w.sizeFor(w.st.live, recBytes, extraKeys, extraBytes)
 	h.generation = old.generation + 1
-	b, err := w.newBuilder(w.path, h, recBytes)
+	b, err := w.newBuilder(w.path, h)
 	if err != nil {
 		return err
 	}
-	if err := b.copyFrom(ctx, w.m); err != nil {
+	if err := b.copyFrom(ctx, w.m, w.st.tail); err != nil {
 		b.abort()
 		return fmt.Errorf("write generation %d: %w", h.generation, err)
 	}

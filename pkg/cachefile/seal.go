@@ -55,11 +55,11 @@ func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
 		version: Version, logID: w.logID, generation: w.m.hdr.generation, indexOff: headerSize,
 		capacity: capacity, dataOff: dataOff, fileSize: dataOff + recBytes, flags: flagSealed,
 	}
-	b, err := w.newBuilder(dst, h, recBytes)
+	b, err := w.newBuilder(dst, h)
 	if err != nil {
 		return SealInfo{}, err
 	}
-	err = b.copyFrom(ctx, w.m)
+	err = b.copyFrom(ctx, w.m, w.st.tail)
 	if err == nil && b.st.tail != h.fileSize {
 		err = fmt.Errorf("copied %d bytes of records, counted %d", b.st.tail-dataOff, recBytes)
 	}
@@ -161,7 +161,7 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 	if w.m != nil {
 		h.generation = max(h.generation, w.m.hdr.generation+1)
 	}
-	b, err := w.newBuilder(w.path, h, recBytes)
+	b, err := w.newBuilder(w.path, h)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 // fillVerified copies a verified sealed mapping into b, makes it durable,
 // and checks the copy, in case src changed after it was verified.
 func (w *Writer) fillVerified(ctx context.Context, b *builder, sm *mapping, inf Info) error {
-	if err := b.copyFrom(ctx, sm); err != nil {
+	if err := b.copyFrom(ctx, sm, sm.load(offTail)); err != nil {
 		return err
 	}
 	c, err := checkIndex(b.m, func(f slotFault) error { return f.err })

@@ -31,14 +31,14 @@ type Writer struct {
 	m  *mapping
 	st state
 
-	reserved uint64 // disk blocks are allocated below this data offset
 	lastCkpt time.Time
 	closed   bool
 	broken   error // an I/O failure mid-batch: the writer must be reopened
 
 	compactions, growths, checkpoints int
-	hashes                            []uint64 // per-batch scratch
-	offs                              []uint64
+	offs                              []uint64 // per-batch scratch
+	hashes                            []uint64
+	buf                               []byte
 }
 
 // state is the writer's in-memory copy of the current generation's mutable
@@ -146,7 +146,7 @@ func (w *Writer) open() error {
 func (w *Writer) create() error {
 	h := w.sizeFor(0, 0, 0, 0)
 	h.generation = 1
-	b, err := w.newBuilder(w.path, h, 0)
+	b, err := w.newBuilder(w.path, h)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,6 @@ func (w *Writer) startSession() error {
 		return err
 	}
 	w.lastCkpt = w.opts.now()
-	w.reserved = w.st.tail
 	return nil
 }
 
