@@ -32,9 +32,17 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 }
 
 // queryRows is the pager's query: rows after from, in log order.
+//
+// It is a locking read (LOCK IN SHARE MODE), which reads the newest
+// committed rows and waits for an uncommitted row in its way. A plain
+// consistent read is not enough: on MariaDB 10.11, a snapshot was seen to
+// include an append while missing one that had committed before it (about
+// one read in ten thousand under 16 concurrent writers, in REPEATABLE READ
+// and READ COMMITTED alike), which would make a tailer skip an id.
+// TestSnapshotGaps shows it.
 func (s *Store) queryRows(ctx context.Context, from sqlkit.Pos, limit int, each func(sqlkit.Row) bool) (int, sqlkit.Pos, error) {
 	rs, err := s.db.QueryContext(ctx, "SELECT update_id, op_index, op_type, op_key, op_value, committed_at FROM "+s.t.ops+
-		" WHERE update_id > ? OR (update_id = ? AND op_index > ?) ORDER BY update_id, op_index LIMIT ?",
+		" WHERE update_id > ? OR (update_id = ? AND op_index > ?) ORDER BY update_id, op_index LIMIT ? LOCK IN SHARE MODE",
 		from.ID, from.ID, from.Index, limit)
 	if err != nil {
 		return 0, from, err
