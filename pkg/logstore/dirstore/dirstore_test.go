@@ -29,5 +29,5 @@ func harness(options ...Option) storetest.Harness {
 // TestConformance runs the conformance suite with small segments, so that
 // rolls and multi-segment rewrites happen often.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, harness(WithSegmentSize(256<<10)))
+	storetest.Run(t, harness(WithSegmentSize(64<<10)))
 }

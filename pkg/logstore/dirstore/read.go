@@ -17,6 +17,18 @@ import (
 // that the head publishes. The horizon is checked before and after reading,
 // so that a rewrite that raises it meanwhile is never missed.
 func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	return s.read(ctx, after, maxOps, 0, false)
+}
+
+// ReadReplay reads like Read for a full replay that began when the horizon
+// was horizon: it serves positions below the horizon while the horizon has
+// not moved (see logstore.ReplayReader).
+func (s *Store) ReadReplay(ctx context.Context, after uint64, maxOps int, horizon uint64) ([]logstore.Update, error) {
+	return s.read(ctx, after, maxOps, horizon, true)
+}
+
+// read is Read, and ReadReplay when replay is set.
+func (s *Store) read(ctx context.Context, after uint64, maxOps int, began uint64, replay bool) ([]logstore.Update, error) {
 	if err := s.isClosed(); err != nil {
 		return nil, err
 	}
@@ -26,8 +38,9 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 	if maxOps <= 0 {
 		maxOps = defaultPageOps
 	}
+	check := func() (head, error) { return s.head(after, began, replay) }
 	for try := 0; ; try++ {
-		h, err := s.head(after)
+		h, err := check()
 		if err != nil || after >= h.latest {
 			return nil, err
 		}
@@ -43,20 +56,22 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 		if err != nil {
 			return nil, fmt.Errorf("dirstore: read after %d: %w", after, err)
 		}
-		if _, err := s.head(after); err != nil {
+		if _, err := check(); err != nil {
 			return nil, err
 		}
 		return page, nil
 	}
 }
 
-// head reads the head and checks that after is not behind its horizon.
-func (s *Store) head(after uint64) (head, error) {
+// head reads the head and checks that a reader at after is not behind the
+// horizon: after is 0 or at least the horizon, or, for a replay that began
+// when the horizon was began, the horizon has not moved.
+func (s *Store) head(after, began uint64, replay bool) (head, error) {
 	h, err := s.sh.head()
 	if err != nil {
 		return h, fmt.Errorf("dirstore: %w", err)
 	}
-	if after != 0 && after < h.horizon {
+	if after != 0 && after < h.horizon && !(replay && h.horizon == began) {
 		return h, fmt.Errorf("dirstore: read after %d, below the horizon %d: %w", after, h.horizon, logstore.ErrBehindHorizon)
 	}
 	return h, nil

@@ -39,7 +39,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ logstore.Store = (*Store)(nil)
+var (
+	_ logstore.Store        = (*Store)(nil)
+	_ logstore.ReplayReader = (*Store)(nil)
+)
 
 // config holds the tunables set by Options.
 type config struct {

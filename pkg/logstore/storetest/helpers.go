@@ -12,11 +12,26 @@ import (
 )
 
 // ReadAll reads every update after after, in pages of maxOps operations, and
-// checks that ids are strictly increasing.
+// checks that ids are strictly increasing. From 0, it reads as a full
+// replay (logstore.ReadReplay), which may pass below the horizon between
+// pages when the store allows it.
 func ReadAll(ctx context.Context, s logstore.Store, after uint64, maxOps int) ([]logstore.Update, error) {
+	replay, began := after == 0, uint64(0)
+	if replay {
+		var err error
+		if began, err = s.Horizon(ctx); err != nil {
+			return nil, fmt.Errorf("horizon: %w", err)
+		}
+	}
 	var all []logstore.Update
 	for {
-		page, err := s.Read(ctx, after, maxOps)
+		var page []logstore.Update
+		var err error
+		if replay {
+			page, err = logstore.ReadReplay(ctx, s, after, maxOps, began)
+		} else {
+			page, err = s.Read(ctx, after, maxOps)
+		}
 		if err != nil {
 			return all, fmt.Errorf("read after %d: %w", after, err)
 		}

@@ -92,6 +92,16 @@ func (s *memStore) Append(ctx context.Context, ops []logstore.Op) (uint64, error
 }
 
 func (s *memStore) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	return s.read(after, maxOps, func(h uint64) bool { return false })
+}
+
+func (s *memStore) ReadReplay(ctx context.Context, after uint64, maxOps int, horizon uint64) ([]logstore.Update, error) {
+	return s.read(after, maxOps, func(h uint64) bool { return h == horizon })
+}
+
+// read serves Read and ReadReplay; replaying says whether a reader below the
+// horizon h is a replay it may serve.
+func (s *memStore) read(after uint64, maxOps int, replaying func(h uint64) bool) ([]logstore.Update, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -101,7 +111,7 @@ func (s *memStore) Read(ctx context.Context, after uint64, maxOps int) ([]logsto
 	l := s.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if after != 0 && after < l.horizon {
+	if after != 0 && after < l.horizon && !replaying(l.horizon) {
 		return nil, logstore.ErrBehindHorizon
 	}
 	i, _ := slices.BinarySearchFunc(l.updates, after+1, func(u logstore.Update, id uint64) int { return int(u.ID) - int(id) })

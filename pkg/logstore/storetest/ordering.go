@@ -180,6 +180,11 @@ type tailer struct {
 	// tailer that may fall behind it; bootstraps counts its uses.
 	bootstrap  func(horizon uint64) State
 	bootstraps int
+	// replay, when set, makes the tailer a full replay through
+	// logstore.ReadReplay that began under the horizon began, and starts
+	// over from 0 when a rewrite raises the horizon.
+	replay bool
+	began  uint64
 }
 
 // run tails until it has read the target id, once the target is set.
@@ -206,7 +211,7 @@ func (tl *tailer) run(ctx context.Context, target *atomic.Uint64) error {
 // readSome reads one or a few pages after the tailer's position.
 func (tl *tailer) readSome(ctx context.Context) error {
 	for range 1 + tl.r.IntN(3) {
-		page, err := tl.s.Read(ctx, tl.last, 1+tl.r.IntN(300))
+		page, err := tl.read(ctx, 1+tl.r.IntN(300))
 		if err != nil {
 			return tl.bootstrapIfBehind(ctx, fmt.Errorf("read after %d: %w", tl.last, err))
 		}
@@ -223,6 +228,14 @@ func (tl *tailer) readSome(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// read reads one page after the tailer's position.
+func (tl *tailer) read(ctx context.Context, maxOps int) ([]logstore.Update, error) {
+	if tl.replay {
+		return logstore.ReadReplay(ctx, tl.s, tl.last, maxOps, tl.began)
+	}
+	return tl.s.Read(ctx, tl.last, maxOps)
 }
 
 // checkOrdering compares the acknowledged updates, a full read through a

@@ -41,6 +41,9 @@ func testRewriteConcurrent(t *testing.T, h Harness) {
 	replayer := &tailer{s: open(t, o, logstore.Options{Name: "log"}), r: rand.New(rand.NewPCG(seed, 99)), state: State{},
 		bootstrap: func(h uint64) State { return StateAt(orig, h) }}
 	tailers = append(tailers, replayer)
+	if _, ok := s.(logstore.ReplayReader); ok {
+		tailers = append(tailers, &tailer{s: open(t, o, logstore.Options{Name: "log"}), r: rand.New(rand.NewPCG(seed, 98)), state: State{}, replay: true})
+	}
 
 	var target atomic.Uint64
 	var tg errgroup.Group
@@ -75,7 +78,8 @@ func testRewriteConcurrent(t *testing.T, h Harness) {
 	if err := tg.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s: concurrent rewrite: %+v; the replayer bootstrapped %d times", h.Name, stats, replayer.bootstraps)
+	t.Logf("%s: concurrent rewrite: %+v; the replayer bootstrapped %d times, the ReadReplay one (if any) restarted %d times",
+		h.Name, stats, replayer.bootstraps, tailers[len(tailers)-1].bootstraps)
 	checkConcurrentRewrite(t, s, all, tailers, stats, through, del)
 	h.check(t, o)
 }
@@ -108,12 +112,17 @@ func checkConcurrentRewrite(t *testing.T, s logstore.Store, all []logstore.Updat
 // bootstrapIfBehind handles a read refused below the horizon when the tailer
 // can bootstrap: it restarts from a snapshot at the current horizon.
 func (tl *tailer) bootstrapIfBehind(ctx context.Context, err error) error {
-	if tl.bootstrap == nil || !errors.Is(err, logstore.ErrBehindHorizon) {
+	if (tl.bootstrap == nil && !tl.replay) || !errors.Is(err, logstore.ErrBehindHorizon) {
 		return err
 	}
 	h, herr := tl.s.Horizon(ctx)
 	if herr != nil {
 		return fmt.Errorf("horizon: %w", herr)
+	}
+	if tl.replay { // start the replay over under the new horizon
+		tl.state, tl.last, tl.ids, tl.began = State{}, 0, nil, h
+		tl.bootstraps++
+		return nil
 	}
 	if h <= tl.last {
 		return fmt.Errorf("read after %d refused below the horizon, which is %d: %w", tl.last, h, err)
