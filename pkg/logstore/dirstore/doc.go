@@ -9,7 +9,8 @@
 // keeping its own id. An append is acknowledged only after its records are
 // synced. Readers take no lock: they never read past the committed tail
 // that the head file publishes, so they never see a record that is not
-// synced or not whole.
+// synced or not whole. Store also implements [logstore.ReplayReader], so a
+// full replay in pages can pass the horizon while no rewrite raises it.
 //
 // # Directory layout
 //

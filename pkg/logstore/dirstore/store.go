@@ -14,9 +14,12 @@ import (
 
 // Defaults of the store's tunables (see the Option functions).
 const (
-	DefaultSegmentSize  = 64 << 20
+	// DefaultSegmentSize is the size at which a segment is sealed.
+	DefaultSegmentSize = 64 << 20
+	// DefaultPollInterval is how often Wait polls without inotify.
 	DefaultPollInterval = 10 * time.Millisecond
-	defaultPageOps      = 10_000
+	// defaultPageOps is Read's page when maxOps <= 0.
+	defaultPageOps = 10_000
 )
 
 // Store is a log in a local directory. It implements [logstore.Store]; see

@@ -40,8 +40,8 @@ func Scale(t testing.TB) float64 {
 // scaled returns n times the scale, at least 1.
 func scaled(t testing.TB, n int) int { return max(1, int(float64(n)*Scale(t))) }
 
-// OrderingConfig sizes the ordering test.
-type OrderingConfig struct {
+// orderingConfig sizes the ordering test.
+type orderingConfig struct {
 	Writers, UpdatesPerWriter, Tailers int
 }
 
@@ -53,14 +53,14 @@ type OrderingConfig struct {
 // log, and end with the final state; the acknowledged ids must be exactly
 // the ids in the log, each with the operations its writer appended.
 func RunOrdering(t *testing.T, h Harness) {
-	cfg := OrderingConfig{Writers: 16, UpdatesPerWriter: scaled(t, 10_000), Tailers: 3}
+	cfg := orderingConfig{Writers: 16, UpdatesPerWriter: scaled(t, 10_000), Tailers: 3}
 	testOrdering(t, h, cfg)
 }
 
 // acked is an update a writer got acknowledged.
 type acked = logstore.Update
 
-func testOrdering(t *testing.T, h Harness, cfg OrderingConfig) {
+func testOrdering(t *testing.T, h Harness, cfg orderingConfig) {
 	o := h.NewNamespace(t)
 	create(t, o, "log") // the log exists before any handle races to open it
 	gen := OpGen{Prefix: "k", Keys: 2000, MaxOps: 8, MaxValue: 64, DeleteRate: 0.2}
