@@ -38,19 +38,20 @@ type refShard struct {
 // the last lookup to release, or the retirer if none is in flight, runs
 // tryFree after retired is set and after every Add(-1), and sees all zeros.
 type refs struct {
+	_       [128]byte // keeps shard 0 off the line of the fields before refs
 	shards  [refShards]refShard
 	retired atomic.Bool
 	freed   atomic.Bool
 }
 
 // shardFor picks a shard from the address of a local variable: goroutine
-// stacks lie at least a few KiB apart, so goroutines spread over shards.
-// Which shard is picked does not matter for correctness; the caller releases
-// the one it acquired.
+// stacks are at least 2 KiB each, so hashing the address's 2 KiB block
+// spreads goroutines over the shards. Which shard is picked does not matter
+// for correctness; the caller releases the one it acquired.
 func (r *refs) shardFor() *refShard {
 	var x byte
-	p := uintptr(unsafe.Pointer(&x))
-	return &r.shards[(p>>12^p>>18)%refShards]
+	p := uint64(uintptr(unsafe.Pointer(&x))) >> 11
+	return &r.shards[(p*0x9e3779b97f4a7c15)>>(64-6)%refShards]
 }
 
 // idle reports whether every shard reads zero.
