@@ -38,6 +38,27 @@ func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 // COMMIT.
 func (s *Store) commitGroup(ctx context.Context, group []*sqlkit.Request) (uint64, error) {
 	batches := s.buildBatches(group)
+	var last uint64
+	var err error
+	for try := 0; try < 3; try++ {
+		if last, err = s.runOnConn(ctx, batches); !errors.Is(err, errNotSent) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.notifier.Publish(last)
+	return last - uint64(len(group)) + 1, nil
+}
+
+// errNotSent marks a failure before anything reached the server (a pooled
+// connection found dead), after which the group is tried again on another
+// connection.
+var errNotSent = errors.New("connection found dead before sending")
+
+// runOnConn runs the batches on one pooled connection.
+func (s *Store) runOnConn(ctx context.Context, batches []batch) (uint64, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("append: %w", err)
@@ -49,11 +70,7 @@ func (s *Store) commitGroup(ctx context.Context, group []*sqlkit.Request) (uint6
 		last, err = s.runBatches(ctx, dc.(driver.ExecerContext), batches)
 		return err
 	})
-	if err != nil {
-		return 0, err
-	}
-	s.notifier.Publish(last)
-	return last - uint64(len(group)) + 1, nil
+	return last, err
 }
 
 // batch is one round trip: SQL text with its arguments.
@@ -72,6 +89,10 @@ func (s *Store) runBatches(ctx context.Context, ex driver.ExecerContext, batches
 			s.beforeCommit()
 		}
 		res, err := ex.ExecContext(ctx, b.sql, b.args)
+		if i == 0 && errors.Is(err, driver.ErrBadConn) {
+			// The driver says ErrBadConn only when nothing was sent.
+			return 0, errors.Join(errNotSent, driver.ErrBadConn)
+		}
 		if err != nil {
 			if i == len(batches)-1 {
 				return 0, fmt.Errorf("append: commit: %w (each update is either wholly present or absent)", err)
