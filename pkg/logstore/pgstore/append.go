@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/backends/sqlkit"
 )
@@ -89,16 +91,30 @@ func (s *Store) commitGroup(ctx context.Context, group []*sqlkit.Request) (uint6
 	a := newGroupArgs(group)
 	args := []any{int64(len(group)), a.back, a.idx, a.typ, a.key, a.value, s.appendLock}
 	var last int64
-	var ignored string
-	if s.beforeCommit == nil {
-		if err := s.pool.QueryRow(ctx, s.t.appendSQL(), args...).Scan(&last, &ignored); err != nil {
-			return 0, fmt.Errorf("append: %w (each update is either wholly present or absent)", err)
+	var err error
+	for try := 0; try < 3; try++ {
+		if s.beforeCommit == nil {
+			err = s.commitStatement(ctx, args, &last)
+		} else {
+			err = s.commitWithHook(ctx, args, &last)
 		}
-	} else if err := s.commitWithHook(ctx, args, &last); err != nil {
+		if !pgconn.SafeToRetry(err) {
+			break // pgx says SafeToRetry only when nothing reached the server
+		}
+	}
+	if err != nil {
 		return 0, err
 	}
 	s.notifier.Publish(uint64(last))
 	return uint64(last) - uint64(len(group)) + 1, nil
+}
+
+func (s *Store) commitStatement(ctx context.Context, args []any, last *int64) error {
+	var ignored string
+	if err := s.pool.QueryRow(ctx, s.t.appendSQL(), args...).Scan(last, &ignored); err != nil {
+		return fmt.Errorf("append: %w (each update is either wholly present or absent)", err)
+	}
+	return nil
 }
 
 func (s *Store) commitWithHook(ctx context.Context, args []any, last *int64) error {

@@ -9,6 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// listenerName is the application_name of the listening connection.
+const listenerName = "whycache-listen"
+
 // listener holds the connection that LISTENs on the log's channel and
 // publishes every notified id to the store's notifier.
 type listener struct {
@@ -89,7 +92,9 @@ func (l *listener) run(ctx context.Context) {
 // listen connects, LISTENs, wakes the waiters (they may have missed
 // notifications), and publishes notifications until the connection fails.
 func (l *listener) listen(ctx context.Context, listening func()) error {
-	conn, err := pgx.ConnectConfig(ctx, l.s.pool.Config().ConnConfig.Copy())
+	cfg := l.s.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = listenerName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
