@@ -25,7 +25,7 @@ const (
 	childTagEnv     = "DIRSTORE_TEST_TAG"
 	childWritersEnv = "DIRSTORE_TEST_WRITERS"
 	childCountEnv   = "DIRSTORE_TEST_COUNT" // updates per writer; 0 appends until killed
-	childRewriteEnv = "DIRSTORE_TEST_REWRITE"
+	childRewriteEnv = "DIRSTORE_TEST_REWRITE" // "", "keep-deletes" or "drop-deletes"
 	childSegEnv     = "DIRSTORE_TEST_SEGMENT"
 	childPaceEnv    = "DIRSTORE_TEST_PACE" // a pause between appends
 )
@@ -46,7 +46,7 @@ type childConfig struct {
 	tag     string
 	writers int
 	count   int
-	rewrite bool
+	rewrite string // "": none; "keep-deletes": rewrites that keep the horizon at 0; "drop-deletes": up to half the log
 	segment int64
 	pace    time.Duration
 }
@@ -55,19 +55,19 @@ type childConfig struct {
 func (c childConfig) env(dir string) []string {
 	return append(os.Environ(), childEnv+"="+dir, childTagEnv+"="+c.tag,
 		childWritersEnv+"="+strconv.Itoa(c.writers), childCountEnv+"="+strconv.Itoa(c.count),
-		childRewriteEnv+"="+strconv.FormatBool(c.rewrite), childSegEnv+"="+strconv.FormatInt(c.segment, 10),
+		childRewriteEnv+"="+c.rewrite, childSegEnv+"="+strconv.FormatInt(c.segment, 10),
 		childPaceEnv+"="+c.pace.String())
 }
 
 // runChild appends from several goroutines and prints "ack <id> <writer>
-// <seq>" once each append returns; with rewrite set, it also rewrites the
-// history over and over.
+// <seq> <unix nanoseconds>" once each append returns; with rewrite set, it
+// also rewrites the history over and over.
 func runChild(dir string) error {
 	var c childConfig
 	c.tag = os.Getenv(childTagEnv)
 	c.writers, _ = strconv.Atoi(os.Getenv(childWritersEnv))
 	c.count, _ = strconv.Atoi(os.Getenv(childCountEnv))
-	c.rewrite, _ = strconv.ParseBool(os.Getenv(childRewriteEnv))
+	c.rewrite = os.Getenv(childRewriteEnv)
 	c.segment, _ = strconv.ParseInt(os.Getenv(childSegEnv), 10, 64)
 	c.pace, _ = time.ParseDuration(os.Getenv(childPaceEnv))
 	ctx := context.Background()
@@ -81,11 +81,15 @@ func runChild(dir string) error {
 	for g := range c.writers {
 		go func() { errs <- childWriter(ctx, s, c, g, &out, w) }()
 	}
-	if c.rewrite {
+	if c.rewrite != "" {
 		go func() {
 			for {
 				latest, _ := s.Latest(ctx)
-				if _, err := s.Rewrite(ctx, logstore.RewriteOptions{Through: latest, DeleteLimit: latest / 2}); err != nil {
+				opts := logstore.RewriteOptions{Through: latest}
+				if c.rewrite == "drop-deletes" {
+					opts.DeleteLimit = latest / 2
+				}
+				if _, err := s.Rewrite(ctx, opts); err != nil {
 					errs <- err
 					return
 				}

@@ -53,7 +53,7 @@ func TestCrashKill9(t *testing.T) {
 	repairs := &repairCounter{}
 	start := time.Now()
 	for p := range points {
-		c := childConfig{tag: fmt.Sprintf("c%d", p), writers: 4, rewrite: p%2 == 1, segment: 16 << 10}
+		c := childConfig{tag: fmt.Sprintf("c%d", p), writers: 4, rewrite: []string{"", "drop-deletes"}[p%2], segment: 16 << 10}
 		n := crashChild(t, dir, c, time.Duration(r.IntN(20_000))*time.Microsecond, acks)
 		full := p%25 == 24 || p == points-1
 		checked = checkAfterCrash(t, dir, acks, checked, full, repairs.logger())

@@ -12,8 +12,8 @@ import (
 )
 
 // TestMultiProcessAppend runs two writer processes, four goroutines each,
-// appending to one log at once while this process tails it with Wait and
-// Read. Ids must be unique, increase for each writer goroutine, match what
+// appending to one log at once (one of them also rewriting its history over
+// and over) while this process tails it with Wait and Read. Ids must be unique, increase for each writer goroutine, match what
 // each process was acknowledged, and reach the tailer in order, each once.
 func TestMultiProcessAppend(t *testing.T) {
 	const perWriter = 150
@@ -29,8 +29,12 @@ func TestMultiProcessAppend(t *testing.T) {
 	var mu sync.Mutex
 	acks := map[uint64]ack{}
 	var g errgroup.Group
-	for _, tag := range []string{"a", "b"} {
-		cmd, out := startChild(t, dir, childConfig{tag: tag, writers: 4, count: perWriter, segment: 32 << 10})
+	for _, c := range []childConfig{
+		{tag: "a", writers: 4, count: perWriter, segment: 32 << 10, rewrite: "keep-deletes"},
+		{tag: "b", writers: 4, count: perWriter, segment: 32 << 10},
+	} {
+		tag := c.tag
+		cmd, out := startChild(t, dir, c)
 		g.Go(func() error {
 			err := readAcks(out, tag, func(a ack) {
 				mu.Lock()

@@ -43,6 +43,9 @@ func (s *Store) Rewrite(ctx context.Context, opts logstore.RewriteOptions) (logs
 		if err := ctx.Err(); err != nil {
 			return stats, fmt.Errorf("dirstore: rewrite: %w", err)
 		}
+		if err := s.isClosed(); err != nil {
+			return stats, err
+		}
 		if err := s.rewriteSegment(p, p.segs[i], seen, &stats); err != nil {
 			return stats, fmt.Errorf("dirstore: rewrite segment %d: %w", p.segs[i].base, err)
 		}

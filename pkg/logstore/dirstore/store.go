@@ -116,13 +116,16 @@ func (s *Store) Limits() logstore.Limits { return s.limits }
 // Dir returns the log's directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Close releases the store's files. Appends already queued still commit
-// while another Store of this process has the log open, and fail with
-// logstore.ErrClosed otherwise; calls after Close fail with it.
+// Close releases the store's files, once a running Rewrite has finished the
+// segment it is on. Appends already queued still commit while another Store
+// of this process has the log open, and fail with logstore.ErrClosed
+// otherwise; calls after Close fail with it.
 func (s *Store) Close() error {
 	err := fmt.Errorf("dirstore: close: %w", logstore.ErrClosed)
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.rewriteMu.Lock() // a running rewrite stops after its current segment
+		defer s.rewriteMu.Unlock()
 		errs := []error{s.rwLock.close()}
 		s.segMu.Lock()
 		for _, sg := range s.segs {
