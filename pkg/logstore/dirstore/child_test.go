@@ -24,7 +24,7 @@ const (
 	childEnv        = "DIRSTORE_TEST_CHILD" // the log directory
 	childTagEnv     = "DIRSTORE_TEST_TAG"
 	childWritersEnv = "DIRSTORE_TEST_WRITERS"
-	childCountEnv   = "DIRSTORE_TEST_COUNT" // updates per writer; 0 appends until killed
+	childCountEnv   = "DIRSTORE_TEST_COUNT"   // updates per writer; 0 appends until killed
 	childRewriteEnv = "DIRSTORE_TEST_REWRITE" // "", "keep-deletes" or "drop-deletes"
 	childSegEnv     = "DIRSTORE_TEST_SEGMENT"
 	childPaceEnv    = "DIRSTORE_TEST_PACE" // a pause between appends
