@@ -49,7 +49,7 @@ func (t tables) createSQL() []string {
   PRIMARY KEY (update_id, op_index)
 ) ENGINE=InnoDB ROW_FORMAT=DYNAMIC`,
 		`CREATE TABLE IF NOT EXISTS ` + t.nodes + ` (
-  node VARCHAR(253) NOT NULL PRIMARY KEY,
+  node VARBINARY(253) NOT NULL PRIMARY KEY,
   applied_id BIGINT UNSIGNED NOT NULL,
   heartbeat_at DATETIME(6) NOT NULL
 ) ENGINE=InnoDB`,
