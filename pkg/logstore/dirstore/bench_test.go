@@ -3,6 +3,7 @@ package dirstore
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,32 +41,52 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkTail measures reading a log of 200,000 single-key updates from
-// the start, in pages of 10,000 operations.
+// the start, in pages of 10,000 operations: through the handle that wrote
+// it (its index built once), and through a new handle each time, which
+// builds its index as it reads.
 func BenchmarkTail(b *testing.B) {
 	s := benchStore(b)
 	const n = 200_000
 	fill(b, s, n, 1, 50_000)
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		var after uint64
-		read := 0
-		for {
-			page, err := s.Read(context.Background(), after, 10_000)
-			if err != nil {
-				b.Fatal(err)
+	for _, cold := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cold=%v", cold), func(b *testing.B) {
+			start := time.Now()
+			for range b.N {
+				r := s
+				if cold {
+					var err error
+					if r, err = Open(b.Context(), filepath.Dir(s.Dir()), logstore.Options{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if read := readAll(b, r); read != n {
+					b.Fatalf("read %d updates, want %d", read, n)
+				}
+				if cold {
+					r.Close()
+				}
 			}
-			if len(page) == 0 {
-				break
-			}
-			read += len(page)
-			after = page[len(page)-1].ID
-		}
-		if read != n {
-			b.Fatalf("read %d updates, want %d", read, n)
-		}
+			b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "ops/s")
+		})
 	}
-	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+// readAll reads the whole log in pages of 10,000 operations and returns the
+// number of updates.
+func readAll(b *testing.B, s *Store) int {
+	var after uint64
+	read := 0
+	for {
+		page, err := s.Read(context.Background(), after, 10_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page) == 0 {
+			return read
+		}
+		read += len(page)
+		after = page[len(page)-1].ID
+	}
 }
 
 // BenchmarkRewrite measures a history rewrite of a log of 1M operations
