@@ -101,6 +101,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		defer a.closeAll()
+		if err := servers.listenWrites(a); err != nil {
+			return err
+		}
 		wg, wctx := errgroup.WithContext(gctx)
 		wg.Go(func() error { return servers.serveWrites(wctx, a) })
 		close(a.started)

@@ -289,3 +289,37 @@ func TestBehindHorizonBootstraps(t *testing.T) {
 		t.Errorf("behind-horizon bootstraps = %q, want 1", v)
 	}
 }
+
+func TestNewNodeReplaysARewrittenLogInPages(t *testing.T) {
+	logDir := t.TempDir()
+	store := openLog(t, logDir)
+	for i := range 20 {
+		k := []byte(fmt.Sprintf("k%02d", i%7))
+		op := logstore.Set(k, []byte(fmt.Sprint(i)))
+		if i%3 == 2 {
+			op = logstore.Delete(k)
+		}
+		if _, err := store.Append(t.Context(), []logstore.Op{op}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, _ := store.Append(t.Context(), []logstore.Op{logstore.Set([]byte("last"), []byte("x"))})
+	if _, err := store.Rewrite(t.Context(), logstore.RewriteOptions{Through: last - 1, DeleteLimit: last - 1}); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := store.Horizon(t.Context()); h == 0 {
+		t.Fatal("the rewrite left the horizon at 0")
+	}
+	// A new node reads the rewritten log two operations at a time: every
+	// page after the first stands below the horizon.
+	cfg := dirConfig(t, logDir, "new")
+	cfg.PageOps = 2
+	ta := start(t, cfg)
+	ta.waitApplied(t, last)
+	if err := equalMaps(readFile(t, ta.CachePath()), replay(t, store)); err != nil {
+		t.Fatal(err)
+	}
+	if v := ta.metric(t, `whycache_agent_bootstraps_total{reason="behind-horizon"}`); v != "" {
+		t.Errorf("a new node bootstrapped (%s) instead of replaying", v)
+	}
+}

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/whycache/whycache/pkg/logstore"
 )
@@ -12,11 +13,20 @@ import (
 // count to the average operation size it sees. A page still holds at least
 // one whole update, so one page is at most about maxBytes or one update
 // (bounded by the log's update size limit), whichever is larger.
+//
+// A pager also knows when its reader is replaying the log from the start: a
+// state built from id 0 stands below the log's horizon page after page,
+// which plain reads refuse; the pager then reads through
+// logstore.ReadReplay under the horizon the replay began with (see
+// logstore.ReplayReader) until it has passed that horizon.
 type pager struct {
 	store    logstore.Store
 	maxOps   int   // ceiling on operations per page
 	maxBytes int64 // target bytes per page
 	ops      int   // operations to ask for next
+
+	replaying bool   // the reader's state comes from a replay that began at 0
+	began     uint64 // the horizon when that replay began
 }
 
 // minPageOps is the first page's operation count.
@@ -28,7 +38,24 @@ func newPager(store logstore.Store, maxOps int, maxBytes int64) *pager {
 
 // next reads the page after id, asking for at most limit operations.
 func (p *pager) next(ctx context.Context, after uint64, limit int) ([]logstore.Update, int, int64, error) {
-	page, err := p.store.Read(ctx, after, max(1, min(p.ops, limit)))
+	if after == 0 {
+		// A reader with an empty state may always replay; note the horizon
+		// it starts under.
+		h, err := p.store.Horizon(ctx)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("start replay: %w", err)
+		}
+		p.replaying, p.began = true, h
+	}
+	n := max(1, min(p.ops, limit))
+	var page []logstore.Update
+	var err error
+	if p.replaying && after < p.began {
+		page, err = logstore.ReadReplay(ctx, p.store, after, n, p.began)
+	} else {
+		p.replaying = false
+		page, err = p.store.Read(ctx, after, n)
+	}
 	if err != nil {
 		return nil, 0, 0, err
 	}

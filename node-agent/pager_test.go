@@ -16,6 +16,8 @@ type fixedStore struct {
 	asked   []int
 }
 
+func (s *fixedStore) Horizon(context.Context) (uint64, error) { return 0, nil }
+
 func (s *fixedStore) Read(_ context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
 	s.asked = append(s.asked, maxOps)
 	page := make([]logstore.Update, maxOps)

@@ -22,7 +22,7 @@ type listeners struct {
 }
 
 // listen opens the health listener at once (so that probes answer while the
-// agent starts); the write sockets are opened by serveWrites, once the agent
+// agent starts); the write sockets are opened by listenWrites, once the agent
 // holds the cache file's lock and may replace a stale socket.
 func (a *Agent) listen() (*listeners, error) {
 	l := &listeners{}
@@ -45,9 +45,10 @@ func (a *Agent) HealthAddr() string { return a.healthAddr.Load().(string) }
 // the agent has started, or "" when it is served on the Unix socket only.
 func (a *Agent) TCPWriteAddr() string { return a.tcpAddr.Load().(string) }
 
-// serveWrites serves the write API on the Unix socket (and TCP when
-// configured) until ctx ends.
-func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
+// listenWrites opens the write API's Unix socket (replacing a stale one: the
+// caller holds the cache file's lock, so no other agent serves this
+// directory) and, when configured, its TCP listener.
+func (l *listeners) listenWrites(a *Agent) error {
 	sock := a.SocketPath()
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale write socket: %w", err)
@@ -71,6 +72,12 @@ func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
 		l.tcp = t
 		a.tcpAddr.Store(t.Addr().String())
 	}
+	return nil
+}
+
+// serveWrites serves the write API on the listeners opened by listenWrites
+// until ctx ends.
+func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
 	srv := &http.Server{Handler: a.writeHandler(), ReadHeaderTimeout: 10 * time.Second}
 	lns := []net.Listener{l.unix}
 	if l.tcp != nil {

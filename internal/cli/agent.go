@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/whycache/whycache/internal/version"
-	"github.com/whycache/whycache/pkg/cachefile"
 	nodeagent "github.com/whycache/whycache/node-agent"
+	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/backends"
 )

@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/whycache/whycache/pkg/logstore"
+)
+
+func newLogCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "log",
+		Short: "Read the log of updates in the store (--store)",
+	}
+	cmd.AddCommand(newLogTailCommand(g), newLogLatestCommand(g), newLogNodesCommand(g))
+	return cmd
+}
+
+func newLogTailCommand(g *globals) *cobra.Command {
+	var after uint64
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "Print the updates after an id, one operation per line: id time op key [value]",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, err := g.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			for {
+				updates, err := store.Read(ctx, after, 0)
+				if err != nil {
+					return err
+				}
+				for _, u := range updates {
+					printUpdate(g, u)
+					after = u.ID
+				}
+				if len(updates) > 0 {
+					continue
+				}
+				if !follow {
+					return nil
+				}
+				if _, err := store.Wait(ctx, after); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+			}
+		},
+	}
+	cmd.Flags().Uint64Var(&after, "after", 0, "print the updates with ids above this one")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new updates as they come")
+	return cmd
+}
+
+func printUpdate(g *globals, u logstore.Update) {
+	for _, op := range u.Ops {
+		if op.Type == logstore.OpSet {
+			fmt.Fprintf(g.out, "%d\t%s\tset\t%s\t%s\n", u.ID, u.Time.UTC().Format(time.RFC3339Nano), printable(op.Key), printable(op.Value))
+		} else {
+			fmt.Fprintf(g.out, "%d\t%s\tdelete\t%s\n", u.ID, u.Time.UTC().Format(time.RFC3339Nano), printable(op.Key))
+		}
+	}
+}
+
+func newLogLatestCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "latest",
+		Short: "Print the log's identity, latest update id and horizon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, err := g.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			latest, err := store.Latest(ctx)
+			if err != nil {
+				return err
+			}
+			horizon, err := store.Horizon(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "log_id\t%s\nlatest\t%d\nhorizon\t%d\n", store.ID(), latest, horizon)
+			return nil
+		},
+	}
+}
+
+func newLogNodesCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes",
+		Short: "List the nodes that follow the log, with their applied id and last heartbeat",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, err := g.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			nodes, err := store.Nodes(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "NODE\tAPPLIED\tHEARTBEAT\n")
+			for _, n := range nodes {
+				fmt.Fprintf(g.out, "%s\t%d\t%s\n", n.Node, n.AppliedID, n.Heartbeat.UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+}
+
+func newRewriteCommand(g *globals) *cobra.Command {
+	var opts logstore.RewriteOptions
+	cmd := &cobra.Command{
+		Use:   "rewrite-history",
+		Short: "Remove log entries whose effect a later entry overwrote",
+		Long: `rewrite-history keeps, for each key, only its last operation at or below
+--through (default: the latest id), at its original id, and removes the rest.
+Delete markers are removed only at or below --delete-limit (default 0: none),
+which must be an id that every node has applied and a snapshot covers; the
+log's horizon rises to it, and nodes below it must bootstrap from a snapshot.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, err := g.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if opts.Through == 0 {
+				if opts.Through, err = store.Latest(ctx); err != nil {
+					return err
+				}
+			}
+			stats, err := rewrite(ctx, store, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "through\t%d\nexamined\t%d\nremoved\t%d\nhorizon\t%d\nduration\t%s\n",
+				opts.Through, stats.Examined, stats.Removed, stats.Horizon, stats.Duration)
+			return nil
+		},
+	}
+	cmd.Flags().Uint64Var(&opts.Through, "through", 0, "rewrite the history up to this update id (default: the latest)")
+	cmd.Flags().Uint64Var(&opts.DeleteLimit, "delete-limit", 0, "remove delete markers up to this update id")
+	cmd.Flags().IntVar(&opts.BatchSize, "batch-size", 0, "rows removed per transaction (default: the store's)")
+	return cmd
+}
+
+func rewrite(ctx context.Context, store logstore.Store, opts logstore.RewriteOptions) (logstore.RewriteStats, error) {
+	if opts.DeleteLimit > opts.Through {
+		return logstore.RewriteStats{}, errors.New("--delete-limit must not be above --through")
+	}
+	return store.Rewrite(ctx, opts)
+}

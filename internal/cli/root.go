@@ -1,0 +1,140 @@
+// Package cli implements the whycache command-line tool and the node agent's
+// command: flag parsing (with environment-variable equivalents) and output.
+// The logic lives in the packages it calls.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/whycache/whycache"
+	"github.com/whycache/whycache/internal/version"
+	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends"
+)
+
+// EnvPrefix prefixes the environment variable of every flag: --log-name can
+// also be given as WHYCACHE_LOG_NAME. A flag on the command line wins.
+const EnvPrefix = "WHYCACHE_"
+
+// globals are the flags every command shares.
+type globals struct {
+	dir     string
+	store   string
+	logName string
+	out     io.Writer
+	errOut  io.Writer
+}
+
+// NewRootCommand returns the `whycache` command with all its subcommands.
+func NewRootCommand() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "whycache",
+		Short: "Shared, memory-mapped key-value datasets with guaranteed writes",
+		Long: `whycache keeps a key-value dataset in a memory-mapped file on every node,
+up to date from a log of changes in an external store. This tool reads and
+writes an instance, inspects and verifies cache files, reads the log, rewrites
+its history, and runs the node agent.`,
+		Version:       version.Get(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.out, g.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return bindEnv(cmd.Flags())
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dir, "dir", "", "instance directory (holds "+agentapi.CacheFileName+" and the agent's "+agentapi.SocketName+")")
+	pf.StringVar(&g.store, "store", "", "log store URL: a directory path, mysql://user:pass@host:port/db or postgres://... (keep passwords in $WHYCACHE_STORE)")
+	pf.StringVar(&g.logName, "log-name", logstore.DefaultName, "name of the log inside its store")
+	root.AddCommand(
+		newGetCommand(g), newSetCommand(g), newDelCommand(g), newKeysCommand(g), newDumpCommand(g),
+		newInspectCommand(g), newVerifyCommand(g), newLogCommand(g), newRewriteCommand(g),
+		NewAgentCommand(), newDemoCommand(g),
+	)
+	return root
+}
+
+// Main runs a command and exits with its status: 0, or 1 after printing the
+// error.
+func Main(cmd *cobra.Command) {
+	ctx, stop := signalContext()
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", cmd.Name(), err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// bindEnv sets every flag that was not given on the command line from its
+// environment variable, if set.
+func bindEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// cachePath returns the cache file of the instance directory.
+func (g *globals) cachePath() (string, error) {
+	if g.dir == "" {
+		return "", errors.New("--dir (or $WHYCACHE_DIR) is required")
+	}
+	return filepath.Join(g.dir, agentapi.CacheFileName), nil
+}
+
+// openStore opens the log store named by --store.
+func (g *globals) openStore(ctx context.Context, create bool) (logstore.Store, error) {
+	if g.store == "" {
+		return nil, errors.New("--store (or $WHYCACHE_STORE) is required")
+	}
+	s, err := backends.Open(ctx, g.store, logstore.Options{Name: g.logName, Create: create})
+	if err != nil {
+		return nil, fmt.Errorf("open log store %s: %w", backends.Redact(g.store), err)
+	}
+	return s, nil
+}
+
+// openClient opens the instance for reads and writes. Writes go to --store
+// when it is given, else through the agent's socket.
+func (g *globals) openClient(ctx context.Context) (*whycache.Client, func(), error) {
+	if g.dir == "" {
+		return nil, nil, errors.New("--dir (or $WHYCACHE_DIR) is required")
+	}
+	var opts []whycache.Option
+	closeStore := func() {}
+	if g.store != "" {
+		s, err := g.openStore(ctx, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, whycache.WithStore(s))
+		closeStore = func() { s.Close() }
+	}
+	c, err := whycache.Open(g.dir, opts...)
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); closeStore() }, nil
+}
