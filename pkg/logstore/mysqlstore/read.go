@@ -14,6 +14,18 @@ const selectOps = "SELECT update_id, op_index, op_type, op_key, op_value, commit
 // in all. It reads the horizon after the rows, so that a rewrite that
 // raised it meanwhile is noticed.
 func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	return s.read(ctx, after, maxOps, func(h uint64) error { return sqlkit.CheckHorizon(after, h) })
+}
+
+// ReadReplay reads like Read for a full replay that began when the horizon
+// was horizon: it serves positions below the horizon while the horizon has
+// not moved (see logstore.ReplayReader).
+func (s *Store) ReadReplay(ctx context.Context, after uint64, maxOps int, horizon uint64) ([]logstore.Update, error) {
+	return s.read(ctx, after, maxOps, func(h uint64) error { return sqlkit.CheckReplayHorizon(after, horizon, h) })
+}
+
+// read reads a page, then the horizon, which check judges.
+func (s *Store) read(ctx context.Context, after uint64, maxOps int, check func(horizon uint64) error) ([]logstore.Update, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("read: %w", logstore.ErrClosed)
 	}
@@ -25,7 +37,7 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 	if err != nil {
 		return nil, fmt.Errorf("read after %d: %w", after, err)
 	}
-	if err := sqlkit.CheckHorizon(after, h); err != nil {
+	if err := check(h); err != nil {
 		return nil, err
 	}
 	return ups, nil

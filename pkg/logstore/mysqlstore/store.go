@@ -45,7 +45,10 @@ type Store struct {
 	beforeCommit func()
 }
 
-var _ logstore.Store = (*Store)(nil)
+var (
+	_ logstore.Store        = (*Store)(nil)
+	_ logstore.ReplayReader = (*Store)(nil)
+)
 
 // Open opens the log opts.Name in the database that dsn (a
 // go-sql-driver/mysql DSN) names, creating its tables when opts.Create is

@@ -43,7 +43,10 @@ type Store struct {
 	beforeCommit func()
 }
 
-var _ logstore.Store = (*Store)(nil)
+var (
+	_ logstore.Store        = (*Store)(nil)
+	_ logstore.ReplayReader = (*Store)(nil)
+)
 
 // Open opens the log opts.Name in the database that dsn (a pgx connection
 // string: a postgres:// URL or keyword/value pairs) names, creating its

@@ -160,3 +160,13 @@ func CheckHorizon(after, horizon uint64) error {
 	}
 	return nil
 }
+
+// CheckReplayHorizon is CheckHorizon for a full replay that began when the
+// horizon was began (see logstore.ReplayReader): a position below the
+// horizon is served while the horizon has not moved since.
+func CheckReplayHorizon(after, began, horizon uint64) error {
+	if after > 0 && after < horizon && horizon != began {
+		return fmt.Errorf("replay at %d: the log's horizon moved from %d to %d: %w", after, began, horizon, logstore.ErrBehindHorizon)
+	}
+	return nil
+}

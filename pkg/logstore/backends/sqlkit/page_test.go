@@ -148,3 +148,18 @@ func TestCheckHorizon(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckReplayHorizon(t *testing.T) {
+	tests := []struct {
+		after, began, horizon uint64
+		behind                bool
+	}{
+		{0, 5, 9, false}, {3, 9, 9, false}, {3, 5, 9, true}, {9, 5, 9, false}, {12, 5, 9, false},
+	}
+	for _, tt := range tests {
+		err := CheckReplayHorizon(tt.after, tt.began, tt.horizon)
+		if got := errors.Is(err, logstore.ErrBehindHorizon); got != tt.behind {
+			t.Errorf("CheckReplayHorizon(%d, %d, %d) = %v, want behind=%v", tt.after, tt.began, tt.horizon, err, tt.behind)
+		}
+	}
+}
