@@ -27,7 +27,8 @@ func parse(r io.Reader) (results, []string) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "cpu:") || strings.HasPrefix(line, "goos:") || strings.HasPrefix(line, "goarch:") {
+		if (strings.HasPrefix(line, "cpu:") || strings.HasPrefix(line, "goos:") || strings.HasPrefix(line, "goarch:")) &&
+			!slices.Contains(header, strings.TrimSpace(line)) {
 			header = append(header, strings.TrimSpace(line))
 		}
 		m := lineRE.FindStringSubmatch(line)
@@ -46,7 +47,7 @@ func parse(r io.Reader) (results, []string) {
 			res[m[1]][f[i+1]] = append(res[m[1]][f[i+1]], v)
 		}
 	}
-	return res, slices.Compact(header)
+	return res, header
 }
 
 // get returns the median of a benchmark's values in unit, or NaN.
