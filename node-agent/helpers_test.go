@@ -216,4 +216,3 @@ func equalMaps(a, b map[string]string) error {
 	}
 	return nil
 }
-
