@@ -31,16 +31,28 @@ func TestMain(m *testing.M) { testserver.Main(m, printSummary, removeTempDir) }
 // summary collects figures for the table printed after the benchmarks.
 var summary struct {
 	sync.Mutex
-	rows map[string][]string // section → lines
+	rows map[string][]row // section → rows, in first-recorded order
 }
 
-func record(section, format string, args ...any) {
+type row struct{ key, line string }
+
+// record sets a row of the summary; a later call with the same section and
+// key (the benchmark's next, longer run) replaces the line.
+func record(section, key, format string, args ...any) {
 	summary.Lock()
 	defer summary.Unlock()
 	if summary.rows == nil {
-		summary.rows = map[string][]string{}
+		summary.rows = map[string][]row{}
 	}
-	summary.rows[section] = append(summary.rows[section], fmt.Sprintf(format, args...))
+	line := fmt.Sprintf(format, args...)
+	rows := summary.rows[section]
+	for i := range rows {
+		if rows[i].key == key {
+			rows[i].line = line
+			return
+		}
+	}
+	summary.rows[section] = append(rows, row{key, line})
 }
 
 func printSummary() {
@@ -57,8 +69,8 @@ func printSummary() {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, s := range sections {
 		fmt.Fprintf(w, "\n%s\n", s)
-		for _, line := range summary.rows[s] {
-			fmt.Fprintln(w, line)
+		for _, r := range summary.rows[s] {
+			fmt.Fprintln(w, r.line)
 		}
 	}
 	w.Flush()

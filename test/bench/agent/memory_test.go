@@ -90,7 +90,7 @@ func BenchmarkAgentMemory(b *testing.B) {
 	b.ReportMetric(mib(m["Anonymous"]), "anon-MiB")
 	b.ReportMetric(mib(peakAnon), "peak-anon-MiB")
 	b.ReportMetric(float64(info.FileSize)/(1<<20), "file-MiB")
-	record("node agent memory with a ~1 GiB cache file (1M keys × 1000 B, local-directory log)",
+	record("node agent memory with a ~1 GiB cache file (1M keys × 1000 B, local-directory log)", "memory",
 		"cache file %.0f MiB\tcatch-up %s\tRSS %.0f MiB\tof which file mapping %.0f MiB\tanonymous %.1f MiB (peak during catch-up %.1f MiB)",
 		float64(info.FileSize)/(1<<20), catchUp.Round(time.Millisecond), mib(m["Rss"]), mib(m["Rss"]-m["Anonymous"]),
 		mib(m["Anonymous"]), mib(peakAnon))

@@ -50,7 +50,7 @@ func BenchmarkWriteToVisible(b *testing.B) {
 			p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
 			b.ReportMetric(float64(p50)/1e6, "p50-ms")
 			b.ReportMetric(float64(p99)/1e6, "p99-ms")
-			record("write → visible on another node (sequential writes through node a, read on node b)",
+			record("write → visible on another node (sequential writes through node a, read on node b)", be.name,
 				"%s\tp50 %s\tp99 %s\t(%d writes)", be.name, ms(p50), ms(p99), len(lat))
 		})
 	}

@@ -49,7 +49,7 @@ func BenchmarkAckedWrites(b *testing.B) {
 				b.StopTimer()
 				rate := float64(b.N) / elapsed.Seconds()
 				b.ReportMetric(rate, "writes/s")
-				record("acknowledged writes/s through one agent (100-byte values)",
+				record("acknowledged writes/s through one agent (100-byte values)", b.Name(),
 					"%s\t%d clients\t%.0f writes/s\t(%d writes in %s)", be.name, clients, rate, b.N, elapsed.Round(time.Millisecond))
 			})
 		}
