@@ -93,7 +93,7 @@ func runChild(dir string) error {
 					errs <- err
 					return
 				}
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(25 * time.Millisecond)
 			}
 		}()
 	}
