@@ -3,6 +3,7 @@ package dirstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/whycache/whycache/pkg/logstore"
@@ -17,11 +18,13 @@ const (
 
 // appendReq is one Append waiting for the committer.
 type appendReq struct {
-	ctx  context.Context
-	rec  []byte // the encoded record; the committer sets its id and time
-	id   uint64
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	store *Store // the Store appended through, for its OnCommit
+	nops  int
+	rec   []byte // the encoded record; the committer sets its id and time
+	id    uint64
+	err   error
+	done  chan struct{}
 }
 
 // Append appends one update and returns its id once it is synced to disk.
@@ -39,7 +42,7 @@ func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 	if len(rec)-recHeaderLen > maxRecordBody {
 		return 0, fmt.Errorf("dirstore: append: update encodes to %d bytes, over the record size limit of %d: %w", len(rec), maxRecordBody, logstore.ErrTooLarge)
 	}
-	req := &appendReq{ctx: ctx, rec: rec, done: make(chan struct{})}
+	req := &appendReq{ctx: ctx, store: s, nops: len(ops), rec: rec, done: make(chan struct{})}
 	sh := s.sh
 	select {
 	case sh.reqs <- req:
@@ -141,6 +144,24 @@ func (sh *shared) commit(batch []*appendReq) {
 	}
 	if err == nil {
 		sh.changed.broadcast()
+		reportCommit(live)
+	}
+}
+
+// reportCommit calls the OnCommit of each Store with appends in a committed
+// batch, once, with the whole batch's size: the group commit's size is what
+// it reports.
+func reportCommit(batch []*appendReq) {
+	ops := 0
+	for _, r := range batch {
+		ops += r.nops
+	}
+	var called []*Store
+	for _, r := range batch {
+		if r.store.onCommit != nil && !slices.Contains(called, r.store) {
+			called = append(called, r.store)
+			r.store.onCommit(len(batch), ops)
+		}
 	}
 }
 

@@ -25,11 +25,12 @@ const (
 // Store is a log in a local directory. It implements [logstore.Store]; see
 // the package documentation for the format and the guarantees.
 type Store struct {
-	dir    string // the log's directory: <dir>/<name>
-	id     logstore.LogID
-	limits logstore.Limits
-	log    logr.Logger
-	sh     *shared // the process-wide write side and watch of this log
+	dir      string // the log's directory: <dir>/<name>
+	id       logstore.LogID
+	limits   logstore.Limits
+	log      logr.Logger
+	onCommit func(updates, ops int) // opts.OnCommit
+	sh       *shared                // the process-wide write side and watch of this log
 
 	rwLock    flock // REWRITE.LOCK: one rewrite at a time
 	rewriteMu sync.Mutex
@@ -96,7 +97,8 @@ func Open(ctx context.Context, dir string, opts logstore.Options, options ...Opt
 	if !opts.ExpectID.IsZero() && id != opts.ExpectID {
 		return nil, fmt.Errorf("dirstore: log %q in %s has identity %s, want %s: %w", opts.Name, dir, id, opts.ExpectID, logstore.ErrIdentityMismatch)
 	}
-	s := &Store{dir: logDir, id: id, limits: opts.Limits, log: opts.Logger.WithValues("store", "dir", "log", opts.Name), closed: make(chan struct{})}
+	s := &Store{dir: logDir, id: id, limits: opts.Limits, log: opts.Logger.WithValues("store", "dir", "log", opts.Name),
+		onCommit: opts.OnCommit, closed: make(chan struct{})}
 	if s.rwLock, err = openFlock(filepath.Join(logDir, rewriteLockFile)); err != nil {
 		return nil, fmt.Errorf("dirstore: open log %q in %s: %w", opts.Name, dir, err)
 	}
