@@ -21,6 +21,7 @@ func RunBasics(t *testing.T, h Harness) {
 	t.Run("Closed", func(t *testing.T) { testClosed(t, h) })
 	t.Run("Wait", func(t *testing.T) { testWait(t, h) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, h) })
+	t.Run("OnCommit", func(t *testing.T) { testOnCommit(t, h) })
 }
 
 func testIdentity(t *testing.T, h Harness) {

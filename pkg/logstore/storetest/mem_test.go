@@ -26,11 +26,12 @@ type memLog struct {
 // memStore is a handle on a memLog: the simplest store that passes the
 // suite, which proves the suite itself.
 type memStore struct {
-	log    *memLog
-	limits logstore.Limits
-	closed chan struct{}
-	once   sync.Once
-	hook   func()
+	onCommit func(updates, ops int)
+	log      *memLog
+	limits   logstore.Limits
+	closed   chan struct{}
+	once     sync.Once
+	hook     func()
 }
 
 func openMem(ns map[string]*memLog, mu *sync.Mutex, opts logstore.Options) (logstore.Store, error) {
@@ -51,7 +52,7 @@ func openMem(ns map[string]*memLog, mu *sync.Mutex, opts logstore.Options) (logs
 	if !opts.ExpectID.IsZero() && opts.ExpectID != l.id {
 		return nil, fmt.Errorf("log %q: %w", opts.Name, logstore.ErrIdentityMismatch)
 	}
-	return &memStore{log: l, limits: opts.Limits, closed: make(chan struct{})}, nil
+	return &memStore{log: l, limits: opts.Limits, closed: make(chan struct{}), onCommit: opts.OnCommit}, nil
 }
 
 func (s *memStore) check() error {
@@ -88,6 +89,9 @@ func (s *memStore) Append(ctx context.Context, ops []logstore.Op) (uint64, error
 	l.updates = append(l.updates, logstore.Update{ID: id, Time: time.Now(), Ops: cp})
 	close(l.changed)
 	l.changed = make(chan struct{})
+	if s.onCommit != nil {
+		s.onCommit(1, len(ops))
+	}
 	return id, nil
 }
 
