@@ -83,7 +83,8 @@ func verdict(ok bool, v float64) string {
 func main() {
 	res, header := parse(os.Stdin)
 	fmt.Printf("\nwhycache cache file benchmarks (%s; medians of the runs)\n\n", strings.Join(header, ", "))
-	fmt.Printf("Get, %s keys, random order           %12s %8s %12s %8s\n", f(res.get("BenchmarkFileSize", "keys"), "%.0f"), "1 goroutine", "allocs", "8 goroutines", "allocs")
+	fmt.Printf("Get, %s keys, random order     %12s %8s %8s %12s %8s %8s\n", f(res.get("BenchmarkFileSize", "keys"), "%.0f"),
+		"1 goroutine", "cpu-ns", "allocs", "8 goroutines", "cpu-ns", "allocs")
 	rows := []struct{ name, label string }{
 		{"map", "Go map: lookup + copy into a buffer"},
 		{"map-alloc", "Go map: lookup + allocated copy"},
@@ -95,10 +96,12 @@ func main() {
 	}
 	ns := func(impl, g string) float64 { return res.get("BenchmarkGet/"+impl+"/"+g, "ns/op") }
 	for _, r := range rows {
-		fmt.Printf("  %-46s %9s ns %8s %9s ns %8s\n", r.label,
-			f(ns(r.name, "g1"), "%.1f"), f(res.get("BenchmarkGet/"+r.name+"/g1", "allocs/op"), "%.0f"),
-			f(ns(r.name, "g8"), "%.1f"), f(res.get("BenchmarkGet/"+r.name+"/g8", "allocs/op"), "%.0f"))
+		g1, g8 := "BenchmarkGet/"+r.name+"/g1", "BenchmarkGet/"+r.name+"/g8"
+		fmt.Printf("  %-40s %9s ns %8s %8s %9s ns %8s %8s\n", r.label,
+			f(ns(r.name, "g1"), "%.1f"), f(res.get(g1, "cpu-ns/op"), "%.1f"), f(res.get(g1, "allocs/op"), "%.0f"),
+			f(ns(r.name, "g8"), "%.1f"), f(res.get(g8, "cpu-ns/op"), "%.1f"), f(res.get(g8, "allocs/op"), "%.0f"))
 	}
+	fmt.Println("  (ns: wall time per lookup; cpu-ns: CPU time of the process per lookup, all cores)")
 	fmt.Println()
 	fmt.Printf("%-58s %10s %10s  %s\n", "Ratios", "1 gor.", "8 gor.", "target")
 	ratio := func(label, a, b, target string, ok func(float64) bool) {
@@ -106,8 +109,16 @@ func main() {
 		fmt.Printf("  %-56s %10s %10s  %s: %s\n", label, f(r1, "%.2fx"), f(r8, "%.2fx"), target, verdict(ok(r1) && ok(r8), r1))
 	}
 	ratio("whycache View (copy) / map (copy)", "whycache-view", "map", "<= 1.5x", func(v float64) bool { return v <= 1.5 })
+	cpuRatio := func(label, a, b string) {
+		ga, gb := "BenchmarkGet/"+a+"/", "BenchmarkGet/"+b+"/"
+		fmt.Printf("  %-56s %10s %10s  (CPU time)\n", label,
+			f(res.get(ga+"g1", "cpu-ns/op")/res.get(gb+"g1", "cpu-ns/op"), "%.2fx"),
+			f(res.get(ga+"g8", "cpu-ns/op")/res.get(gb+"g8", "cpu-ns/op"), "%.2fx"))
+	}
+	cpuRatio("whycache View (copy) / map (copy), CPU time", "whycache-view", "map")
 	ratio("whycache Get / map (allocated copy)", "whycache-get", "map-alloc", "(info)", func(float64) bool { return true })
 	ratio("bbolt (tx per Get) / whycache View", "bbolt", "whycache-view", ">= 5x", func(v float64) bool { return v >= 5 })
+	cpuRatio("bbolt (tx per Get) / whycache View, CPU time", "bbolt", "whycache-view")
 	r1 := ns("bbolt-sharedtx", "g1") / ns("whycache-view", "g1")
 	fmt.Printf("  %-56s %10s %10s  %s\n", "bbolt (one tx) / whycache View", f(r1, "%.2fx"), "", "(info)")
 	allocs := res.get("BenchmarkGet/whycache-view/g1", "allocs/op")
@@ -119,11 +130,12 @@ func main() {
 	fmt.Println("\nWriter apply throughput (default options: durable generations)")
 	for _, b := range []string{"batch=1", "batch=100", "batch=10000", "batch=10000/nosync"} {
 		v := res.get("BenchmarkApply/"+b, "ops/s")
+		c := 1e9 / res.get("BenchmarkApply/"+b, "cpu-ns/op")
 		target := ""
 		if b == "batch=10000" {
 			target = "target >= 1M ops/s: " + verdict(v >= 1e6, v)
 		}
-		fmt.Printf("  %-22s %12s ops/s  %s\n", b, f(v, "%.0f"), target)
+		fmt.Printf("  %-22s %12s ops/s (wall) %12s ops per CPU second  %s\n", b, f(v, "%.0f"), f(c, "%.0f"), target)
 	}
 
 	fmt.Println("\nFile size after compaction, per byte of live keys, values and index")

@@ -32,96 +32,6 @@ func (w *Writer) sizeFor(live, recBytes, extraKeys, extraBytes uint64) header {
 	}
 }
 
-// builder writes a new generation into a temporary file: the index
-// through a mapping, the records with buffered pwrites.
-type builder struct {
-	tmp     string
-	f       *os.File
-	m       *mapping
-	st      state
-	noSync  bool
-	pending []byte // records not yet written, from offset st.tail-len(pending)
-}
-
-// builderFlushSize is how many bytes of records a builder buffers.
-const builderFlushSize = 1 << 20
-
-// newBuilder creates a temporary file beside target, laid out as h (whose
-// seed and creation time it fills in), with disk reserved for the header
-// and the index, which are written through the mapping.
-func (w *Writer) newBuilder(target string, h header) (*builder, error) {
-	h.seed = w.opts.seed
-	for h.seed == 0 {
-		var b [8]byte
-		if _, err := randRead(b[:]); err != nil {
-			return nil, fmt.Errorf("hash seed: %w", err)
-		}
-		h.seed = le.Uint64(b[:])
-	}
-	h.created = w.opts.now().UnixNano()
-	b := &builder{tmp: tempName(target), noSync: w.opts.NoSync}
-	f, err := os.OpenFile(b.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("create new generation: %w", err)
-	}
-	b.f = f
-	// Readers in other processes and users must be able to read the file,
-	// whatever the umask.
-	err = f.Chmod(0o644)
-	if err == nil {
-		err = f.Truncate(int64(h.fileSize))
-	}
-	if err == nil {
-		err = reserve(f, 0, int64(h.dataOff))
-	}
-	if err == nil {
-		page := make([]byte, headerSize)
-		h.encode(page)
-		_, err = f.WriteAt(page, 0)
-	}
-	if err == nil {
-		b.m, err = mapFile(f, true)
-	}
-	if err != nil {
-		b.abort()
-		return nil, fmt.Errorf("create new generation %s: %w", b.tmp, err)
-	}
-	b.st.tail = h.dataOff
-	return b, nil
-}
-
-// addRecord copies an encoded record (from a verified file) and indexes it
-// under key, which it holds and whose hash is h. Keys must be unique.
-func (b *builder) addRecord(rec, key []byte, vlen int, h uint64) error {
-	off := b.st.tail
-	b.pending = append(b.pending, rec...)
-	b.st.tail += uint64(len(rec))
-	b.st.live++
-	b.st.liveBytes += uint64(len(key) + vlen)
-	for i := h & b.m.mask; ; i = (i + 1) & b.m.mask {
-		if b.m.slots[i] == slotEmpty {
-			b.m.slots[i] = makeSlot(h, off)
-			break
-		}
-	}
-	if len(b.pending) >= builderFlushSize {
-		return b.flush()
-	}
-	return nil
-}
-
-// flush writes the pending records.
-func (b *builder) flush() error {
-	if len(b.pending) == 0 {
-		return nil
-	}
-	if _, err := b.f.WriteAt(b.pending, int64(b.st.tail)-int64(len(b.pending))); err != nil {
-		return fmt.Errorf("write records: %w", err)
-	}
-	b.pending = b.pending[:0]
-	return nil
-}
-
 // copyFrom adds every live record of src whose records end below end (its
 // data tail), checking ctx now and then.
 //
@@ -160,14 +70,14 @@ func (b *builder) copyFrom(ctx context.Context, src *mapping, end uint64) error 
 			if err != nil {
 				return err
 			}
-			hashes[i] = xxh3.HashSeed(k, b.m.hdr.seed)
-			acc += b.m.slots[hashes[i]&b.m.mask]
+			hashes[i] = xxh3.HashSeed(k, b.h.seed)
+			acc += b.slots[hashes[i]&b.mask]
 		}
 		sink.Add(acc & 1)
 		for i, off := range offs[:n] {
 			k, v, _ := src.record(off)
 			size := recordSize(len(k), len(v))
-			if b.st.tail+size > b.m.size || off+size > src.size {
+			if b.st.tail+size > b.h.fileSize || off+size > src.size {
 				return corruptf("record at offset %d does not fit the new generation", off)
 			}
 			if err := b.addRecord(src.mm[off:off+size], k, len(v), hashes[i]); err != nil {
@@ -197,41 +107,6 @@ func (b *builder) copyFrom(ctx context.Context, src *mapping, end uint64) error 
 		return err
 	}
 	return b.flush()
-}
-
-// finish stores the header's mutable words and makes the file durable.
-func (b *builder) finish(applied uint64, clean bool, bootID [16]byte, now int64) error {
-	m := b.m
-	b.st.applied = applied
-	m.store(offTail, b.st.tail)
-	m.store(offLiveBytes, b.st.liveBytes)
-	m.store(offGarbage, 0)
-	m.store(offTombstones, 0)
-	m.store(offLiveKeys, b.st.live)
-	m.store(offUpdateID, applied)
-	if clean {
-		m.store(offClean, 1)
-	}
-	copy(m.mm[offBootID:offBootID+16], bootID[:])
-	encodeCheckpoint(m.mm, checkpoint{updateID: applied, tail: b.st.tail, time: now})
-	if b.noSync {
-		return nil
-	}
-	if err := msync(m.mm); err != nil {
-		return err
-	}
-	if err := b.f.Sync(); err != nil {
-		return fmt.Errorf("fsync new generation: %w", err)
-	}
-	return nil
-}
-
-func (b *builder) abort() {
-	if b.m != nil {
-		_ = b.m.unmap()
-	}
-	_ = b.f.Close()
-	_ = os.Remove(b.tmp)
 }
 
 // install makes a finished builder's file the current generation:
@@ -301,7 +176,10 @@ func (w *Writer) rebuild(ctx context.Context, extraKeys, extraBytes uint64, reas
 		return fmt.Errorf("write generation %d: %w", h.generation, err)
 	}
 	at("gen:copied")
-	if err := b.finish(w.st.applied, false, w.bootID, w.opts.now().UnixNano()); err != nil {
+	if err := b.finish(w.st.applied, false, w.bootID, w.opts.now().UnixNano()); err == nil {
+		err = b.open(true)
+	}
+	if err != nil {
 		b.abort()
 		return fmt.Errorf("write generation %d: %w", h.generation, err)
 	}

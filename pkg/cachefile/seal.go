@@ -69,11 +69,15 @@ func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
 		err = b.finish(w.st.applied, true, [16]byte{}, w.opts.now().UnixNano())
 		b.noSync = noSync
 	}
+	if err == nil {
+		err = b.open(false)
+	}
 	var sum [32]byte
 	if err == nil {
 		sum = sealChecksum(b.m.mm)
-		copy(b.m.mm[offChecksum:], sum[:])
-		err = b.sync()
+		if _, err = b.f.WriteAt(sum[:], offChecksum); err == nil {
+			err = b.sync()
+		}
 	}
 	at("seal:written")
 	if err == nil {
@@ -92,20 +96,6 @@ func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
 	_ = b.m.unmap()
 	_ = b.f.Close()
 	return inf, err
-}
-
-// sync makes the builder's file durable.
-func (b *builder) sync() error {
-	if b.noSync {
-		return nil
-	}
-	if err := msync(b.m.mm); err != nil {
-		return err
-	}
-	if err := b.f.Sync(); err != nil {
-		return fmt.Errorf("fsync: %w", err)
-	}
-	return nil
 }
 
 // Replace installs the sealed file src (a snapshot downloaded for a
@@ -184,6 +174,12 @@ func (w *Writer) fillVerified(ctx context.Context, b *builder, sm *mapping, inf 
 	if err := b.copyFrom(ctx, sm, sm.load(offTail)); err != nil {
 		return err
 	}
+	if err := b.finish(inf.UpdateID, false, w.bootID, w.opts.now().UnixNano()); err != nil {
+		return err
+	}
+	if err := b.open(true); err != nil {
+		return err
+	}
 	c, err := checkIndex(b.m, func(f slotFault) error { return f.err })
 	if err != nil {
 		return fmt.Errorf("copy of the sealed file: %w", err)
@@ -191,5 +187,5 @@ func (w *Writer) fillVerified(ctx context.Context, b *builder, sm *mapping, inf 
 	if c.live != uint64(inf.LiveKeys) || c.liveBytes != uint64(inf.LiveBytes) {
 		return corruptf("sealed file changed while it was installed")
 	}
-	return b.finish(inf.UpdateID, false, w.bootID, w.opts.now().UnixNano())
+	return nil
 }

@@ -39,6 +39,7 @@ type Writer struct {
 	offs                              []uint64 // per-batch scratch
 	hashes                            []uint64
 	buf                               []byte
+	index                             []uint64 // index of the next generation, kept between builds
 }
 
 // state is the writer's in-memory copy of the current generation's mutable
@@ -150,7 +151,10 @@ func (w *Writer) create() error {
 	if err != nil {
 		return err
 	}
-	if err := b.finish(0, false, w.bootID, w.opts.now().UnixNano()); err != nil {
+	if err = b.finish(0, false, w.bootID, w.opts.now().UnixNano()); err == nil {
+		err = b.open(true)
+	}
+	if err != nil {
 		b.abort()
 		return err
 	}
