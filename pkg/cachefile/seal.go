@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // SealInfo describes a sealed file written by Seal.
@@ -45,6 +46,9 @@ func (w *Writer) Seal(ctx context.Context, dst string) (SealInfo, error) {
 }
 
 func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
+	if filepath.Clean(dst) == filepath.Clean(w.path) {
+		return SealInfo{}, fmt.Errorf("the sealed copy must not replace the live file: %w", ErrInvalid)
+	}
 	if err := removeTemps(dst); err != nil {
 		return SealInfo{}, err
 	}

@@ -33,7 +33,6 @@ type Writer struct {
 
 	lastCkpt time.Time
 	closed   bool
-	broken   error // an I/O failure mid-batch: the writer must be reopened
 
 	compactions, growths, checkpoints int
 	offs                              []uint64 // per-batch scratch
@@ -279,9 +278,6 @@ func (w *Writer) usable() error {
 	if w.closed {
 		return ErrClosed
 	}
-	if w.broken != nil {
-		return fmt.Errorf("writer failed earlier, reopen it: %w", w.broken)
-	}
 	return nil
 }
 
@@ -294,15 +290,12 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	var err error
-	if w.broken == nil {
-		w.storeCounters()
-		err = w.checkpoint()
-		if err == nil {
-			at("close:checkpointed")
-			w.m.store(offClean, 1)
-			err = w.syncHeader()
-		}
+	w.storeCounters()
+	err := w.checkpoint()
+	if err == nil {
+		at("close:checkpointed")
+		w.m.store(offClean, 1)
+		err = w.syncHeader()
 	}
 	w.release()
 	if cerr := w.lock.Close(); err == nil && cerr != nil {

@@ -1,10 +1,14 @@
 package cachefile
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -143,6 +147,31 @@ func TestOpenWriterErrors(t *testing.T) {
 			t.Fatalf("OpenWriter on garbage: %v", err)
 		}
 	})
+	t.Run("seal over the live file", func(t *testing.T) {
+		h := newHarness(t, smallOpts())
+		if _, err := h.w.Seal(t.Context(), h.path); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("Seal to the live path: %v", err)
+		}
+	})
+	t.Run("replace with a live file", func(t *testing.T) {
+		h := newHarness(t, smallOpts())
+		h.mustApply(set("a", "1"))
+		if err := h.w.Replace(t.Context(), h.path); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("Replace with an unsealed file: %v", err)
+		}
+	})
+	t.Run("replace with another log's file", func(t *testing.T) {
+		h := newHarness(t, smallOpts())
+		if err := h.w.Replace(t.Context(), filepath.Join("testdata", "sealed.wcf")); !errors.Is(err, ErrIdentityMismatch) {
+			t.Fatalf("Replace with another log's snapshot: %v", err)
+		}
+	})
+	t.Run("replace with a damaged file", func(t *testing.T) {
+		h := newHarness(t, smallOpts())
+		if err := h.w.Replace(t.Context(), filepath.Join("testdata", "corrupt-sealed-bad-checksum.wcf")); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Replace with a damaged snapshot: %v", err)
+		}
+	})
 	t.Run("closed", func(t *testing.T) {
 		h := newHarness(t, smallOpts())
 		h.w.Close()
@@ -247,4 +276,57 @@ func TestCheckpoint(t *testing.T) {
 	if inf, _ = Inspect(h.path); !inf.Clean || inf.CheckpointUpdateID != 1 {
 		t.Fatalf("after Close: %+v", inf)
 	}
+}
+
+func init() { children["hold-writer"] = holdWriterChild }
+
+// holdWriterChild opens a writer on $CF_PATH, says "locked", and holds it
+// until its standard input closes.
+func holdWriterChild() int {
+	w, err := OpenWriter(os.Getenv("CF_PATH"), testLogID, smallOpts())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := w.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestLockAcrossProcesses checks that a writer in another process holds the
+// file: OpenWriter here fails with ErrLocked naming the path, and succeeds
+// once the other process has closed its writer.
+func TestLockAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=hold-writer", "CF_PATH="+path)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("child: %q, %v: %s", line, err, stderr.Bytes())
+	}
+	_, err = OpenWriter(path, testLogID, smallOpts())
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("OpenWriter while another process holds the file: %v, want ErrLocked naming %s", err, path)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v: %s", err, stderr.Bytes())
+	}
+	w, err := OpenWriter(path, testLogID, smallOpts())
+	if err != nil {
+		t.Fatalf("OpenWriter after the other writer closed: %v", err)
+	}
+	w.Close()
 }
