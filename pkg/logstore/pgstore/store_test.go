@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -10,7 +11,22 @@ import (
 	"github.com/whycache/whycache/pkg/logstore/storetest"
 )
 
-func TestMain(m *testing.M) { testserver.Main(m) }
+// raceScale is the conformance suite's scale under the race detector when
+// $WHYCACHE_ORDERING_SCALE is unset. The suite's 16 writers use 16
+// independent handles, as 16 processes would, so their appends cannot share
+// transactions: each is one transaction serialised on the log's id lock,
+// which PostgreSQL holds through its WAL flush. At full size (160,000 such
+// transactions) the ordering test alone outlasts the package's 5-minute
+// budget under -race on a 2-core machine; without -race, and with
+// WHYCACHE_ORDERING_SCALE=1, it runs at full size.
+const raceScale = "0.25"
+
+func TestMain(m *testing.M) {
+	if raceEnabled && os.Getenv(storetest.ScaleEnv) == "" {
+		os.Setenv(storetest.ScaleEnv, raceScale)
+	}
+	testserver.Main(m)
+}
 
 // harness runs the conformance suite on a fresh database per namespace.
 func harness() storetest.Harness {
