@@ -160,6 +160,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		{"whycache_agent_cache_file_keys", "1"},
 		{"whycache_agent_ready", "1"},
 		{`whycache_agent_write_requests_total{result="ok"}`, "1"},
+		{"whycache_agent_group_commit_updates_count", "1"},
 	} {
 		if got := ta.metric(t, m.name); got != m.want {
 			t.Errorf("%s = %q, want %q", m.name, got, m.want)
