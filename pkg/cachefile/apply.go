@@ -113,36 +113,54 @@ func (w *Writer) makeRoom(keys, recBytes uint64) error {
 	return nil
 }
 
-// applyOps writes the batch's records past the tail (one pwrite: the page
-// cache is shared with every mapping of the file, and a write(2) into a hole
-// fails with ENOSPC where a store through the mapping would fault),
-// advances the tail, and then publishes the operations in order, each with
-// one atomic store. When the write fails, nothing is published.
+// applyOps writes the batch's records past the tail, advances the tail, and
+// then publishes the operations in order, each with one atomic store. When
+// writing the records fails, nothing is published.
+//
+// Large batches are written with one pwrite (cheaper than the page faults
+// of first touching fresh pages through the mapping); small ones through
+// the mapping, into space reserved with fallocate (a store into a hole on a
+// full disk would fault, where fallocate reports ENOSPC), saving a system
+// call per batch.
 func (w *Writer) applyOps(ops []Op) error {
 	m := w.m
 	w.offs = w.offs[:0]
-	buf := w.buf[:0]
+	size := uint64(0)
+	for _, op := range ops {
+		if !op.Delete {
+			size += recordSize(len(op.Key), len(op.Value))
+		}
+	}
+	var dst []byte
+	if size <= smallBatch {
+		if err := w.reserveData(w.st.tail + size); err != nil {
+			return err
+		}
+		dst = m.mm[w.st.tail : w.st.tail+size]
+	} else {
+		dst = slices.Grow(w.buf[:0], int(size))[:size]
+	}
+	n := uint64(0)
 	for _, op := range ops {
 		if op.Delete {
 			continue
 		}
-		size := int(recordSize(len(op.Key), len(op.Value)))
-		n := len(buf)
-		buf = slices.Grow(buf, size)[:n+size]
-		putRecord(buf[n:], op.Key, op.Value)
-		w.offs = append(w.offs, w.st.tail+uint64(n))
+		rs := recordSize(len(op.Key), len(op.Value))
+		putRecord(dst[n:n+rs], op.Key, op.Value)
+		w.offs = append(w.offs, w.st.tail+n)
+		n += rs
 	}
-	if len(buf) > 0 {
-		if _, err := w.f.WriteAt(buf, int64(w.st.tail)); err != nil {
+	if size > smallBatch {
+		if _, err := w.f.WriteAt(dst, int64(w.st.tail)); err != nil {
 			return fmt.Errorf("write records: %w", err)
 		}
-	}
-	if cap(buf) <= maxKeptBuffer {
-		w.buf = buf[:0]
+		if cap(dst) <= maxKeptBuffer {
+			w.buf = dst[:0]
+		}
 	}
 	// The tail is stored before any slot points past the old one, so that
 	// a restarted writer never writes over a published record.
-	w.st.tail += uint64(len(buf))
+	w.st.tail += size
 	m.store(offTail, w.st.tail)
 	at("apply:records")
 	j := 0
@@ -196,6 +214,29 @@ func (w *Writer) touch(ops []Op) []uint64 {
 
 // maxKeptBuffer bounds the record buffer a Writer keeps between batches.
 const maxKeptBuffer = 8 << 20
+
+// smallBatch is the largest batch, in record bytes, written through the
+// mapping; reserveChunk is how far ahead of the tail disk is reserved for
+// such writes.
+const (
+	smallBatch   = 64 << 10
+	reserveChunk = 4 << 20
+)
+
+// reserveData makes sure disk blocks are allocated for the data region up
+// to end, reserving a chunk ahead.
+func (w *Writer) reserveData(end uint64) error {
+	if end <= w.reserved {
+		return nil
+	}
+	from := max(w.reserved, w.st.tail)
+	to := min(max(end, from+reserveChunk), w.m.hdr.fileSize)
+	if err := reserve(w.f, int64(from), int64(to-from)); err != nil {
+		return err
+	}
+	w.reserved = to
+	return nil
+}
 
 // find probes for key. It returns the slot holding it (found), or else the
 // slot an insert should use: the first tombstone on the probe path, or the

@@ -153,6 +153,7 @@ func (w *Writer) install(b *builder) error {
 	}
 	w.release()
 	w.f, w.m, w.st = b.f, b.m, b.st
+	w.reserved = w.st.tail
 	w.lastCkpt = w.opts.now()
 	if syncErr != nil {
 		w.opts.Logger.Error(syncErr, "new generation installed, but cleaning up after it failed", "path", w.path)

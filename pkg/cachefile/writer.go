@@ -31,6 +31,7 @@ type Writer struct {
 	m  *mapping
 	st state
 
+	reserved uint64 // disk is allocated for the data region below this offset
 	lastCkpt time.Time
 	closed   bool
 
