@@ -27,13 +27,7 @@ func newLogTailCommand(g *globals) *cobra.Command {
 		Use:   "tail",
 		Short: "Print the updates after an id, one operation per line: id time op key [value]",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			store, err := g.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
 			for {
 				updates, err := store.Read(ctx, after, 0)
 				if err != nil {
@@ -56,7 +50,7 @@ func newLogTailCommand(g *globals) *cobra.Command {
 					return err
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().Uint64Var(&after, "after", 0, "print the updates with ids above this one")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new updates as they come")
@@ -78,13 +72,7 @@ func newLogLatestCommand(g *globals) *cobra.Command {
 		Use:   "latest",
 		Short: "Print the log's identity, latest update id and horizon",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			store, err := g.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
 			latest, err := store.Latest(ctx)
 			if err != nil {
 				return err
@@ -95,7 +83,7 @@ func newLogLatestCommand(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.out, "log_id\t%s\nlatest\t%d\nhorizon\t%d\n", store.ID(), latest, horizon)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -104,13 +92,7 @@ func newLogNodesCommand(g *globals) *cobra.Command {
 		Use:   "nodes",
 		Short: "List the nodes that follow the log, with their applied id and last heartbeat",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			store, err := g.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
 			nodes, err := store.Nodes(ctx)
 			if err != nil {
 				return err
@@ -120,7 +102,7 @@ func newLogNodesCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(g.out, "%s\t%d\t%s\n", n.Node, n.AppliedID, n.Heartbeat.UTC().Format(time.RFC3339))
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -135,13 +117,8 @@ Delete markers are removed only at or below --delete-limit (default 0: none),
 which must be an id that every node has applied and a snapshot covers; the
 log's horizon rises to it, and nodes below it must bootstrap from a snapshot.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			store, err := g.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
+			var err error
 			if opts.Through == 0 {
 				if opts.Through, err = store.Latest(ctx); err != nil {
 					return err
@@ -154,7 +131,7 @@ log's horizon rises to it, and nodes below it must bootstrap from a snapshot.`,
 			fmt.Fprintf(g.out, "through\t%d\nexamined\t%d\nremoved\t%d\nhorizon\t%d\nduration\t%s\n",
 				opts.Through, stats.Examined, stats.Removed, stats.Horizon, stats.Duration)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().Uint64Var(&opts.Through, "through", 0, "rewrite the history up to this update id (default: the latest)")
 	cmd.Flags().Uint64Var(&opts.DeleteLimit, "delete-limit", 0, "remove delete markers up to this update id")

@@ -20,12 +20,7 @@ func newGetCommand(g *globals) *cobra.Command {
 		Use:   "get KEY",
 		Short: "Print a key's value from this node's cache file",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := whycache.Open(g.dir)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withReader(func(c *whycache.Client, args []string) error {
 			v, err := c.Get([]byte(args[0]))
 			if err != nil {
 				return fmt.Errorf("get %q: %w", args[0], err)
@@ -35,7 +30,7 @@ func newGetCommand(g *globals) *cobra.Command {
 			}
 			_, err = g.out.Write(v)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&raw, "raw", false, "print the value's bytes only, without a trailing newline")
 	return cmd
@@ -47,19 +42,14 @@ func newKeysCommand(g *globals) *cobra.Command {
 		Use:   "keys",
 		Short: "List the keys in this node's cache file, sorted (quoted when not printable)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := whycache.Open(g.dir)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withReader(func(c *whycache.Client, _ []string) error {
 			for k := range c.Prefix([]byte(prefix)) {
 				if _, err := fmt.Fprintln(g.out, printable(k)); err != nil {
 					return err
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "list only the keys that start with this prefix")
 	return cmd
@@ -75,16 +65,15 @@ func newDumpCommand(g *globals) *cobra.Command {
 one JSON object per line, {"key": ..., "value": ...}, with "key_base64" and
 "value_base64" instead for bytes that are not UTF-8.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if format != "text" && format != "json" {
 				return fmt.Errorf("--output must be text or json, not %q", format)
 			}
-			c, err := whycache.Open(g.dir)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			return nil
+		},
+		RunE: g.withReader(func(c *whycache.Client, _ []string) error {
 			enc := json.NewEncoder(g.out)
+			var err error
 			for k, v := range c.Prefix([]byte(prefix)) {
 				if format == "json" {
 					err = enc.Encode(jsonItem(k, v))
@@ -96,7 +85,7 @@ one JSON object per line, {"key": ..., "value": ...}, with "key_base64" and
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "dump only the keys that start with this prefix")
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")

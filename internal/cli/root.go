@@ -138,3 +138,29 @@ func (g *globals) openClient(ctx context.Context) (*whycache.Client, func(), err
 	}
 	return c, func() { c.Close(); closeStore() }, nil
 }
+
+// withStore returns a RunE that opens the log store named by --store, runs
+// fn with it, and closes it.
+func (g *globals) withStore(fn func(ctx context.Context, store logstore.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		store, err := g.openStore(cmd.Context(), false)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return fn(cmd.Context(), store, args)
+	}
+}
+
+// withReader returns a RunE that opens the instance in --dir for reading,
+// runs fn with it, and closes it.
+func (g *globals) withReader(fn func(c *whycache.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		c, err := whycache.Open(g.dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(c, args)
+	}
+}
