@@ -2,7 +2,10 @@ package mysqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/backends/sqlkit"
@@ -29,7 +32,13 @@ func (s *Store) read(ctx context.Context, after uint64, maxOps int, check func(h
 	if s.closed.Load() {
 		return nil, fmt.Errorf("read: %w", logstore.ErrClosed)
 	}
-	ups, err := s.pager.Read(ctx, after, maxOps)
+	var ups []logstore.Update
+	var err error
+	for try := 0; try < 3; try++ {
+		if ups, err = s.pager.Read(ctx, after, maxOps); !isLockConflict(err) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read after %d: %w", after, err)
 	}
@@ -115,4 +124,11 @@ func (s *Store) Nodes(ctx context.Context) ([]logstore.NodeProgress, error) {
 		return nil, fmt.Errorf("nodes: %w", err)
 	}
 	return out, nil
+}
+
+// isLockConflict reports whether err is a deadlock or lock wait timeout,
+// after which a locking read is simply tried again.
+func isLockConflict(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }

@@ -134,9 +134,12 @@ func (s *Store) Horizon(ctx context.Context) (uint64, error) {
 	return s.horizon(ctx)
 }
 
+// horizon reads the horizon with a locking read, like the rows of a page
+// (see queryRows): a consistent read could miss a raise that committed
+// before the removals that the page's rows already show.
 func (s *Store) horizon(ctx context.Context) (uint64, error) {
 	var h uint64
-	if err := s.db.QueryRowContext(ctx, "SELECT horizon FROM "+s.t.meta+" WHERE singleton = 1").Scan(&h); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT horizon FROM "+s.t.meta+" WHERE singleton = 1 LOCK IN SHARE MODE").Scan(&h); err != nil {
 		return 0, fmt.Errorf("read horizon: %w", err)
 	}
 	return h, nil
