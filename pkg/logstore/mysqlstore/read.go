@@ -11,8 +11,6 @@ import (
 	"github.com/whycache/whycache/pkg/logstore/backends/sqlkit"
 )
 
-const selectOps = "SELECT update_id, op_index, op_type, op_key, op_value, committed_at FROM "
-
 // Read returns whole updates with ids above after, about maxOps operations
 // in all. It reads the horizon after the rows, so that a rewrite that
 // raised it meanwhile is noticed.
