@@ -18,6 +18,14 @@
 // range, multi-row INSERTs, one commit); each caller still gets its own id
 // and returns only after the commit.
 //
+// # Reading
+//
+// Read pages through the ops table with a locking read (LOCK IN SHARE
+// MODE), and reads the horizon the same way after the rows: MariaDB's
+// consistent snapshots were seen to miss a commit that came before one they
+// include, which would make a tailer skip an id (see TestSnapshotGaps and
+// docs/logstore-sql.md).
+//
 // # Waiting
 //
 // MySQL has no notifications, so Wait polls the meta row with an interval
