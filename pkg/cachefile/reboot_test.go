@@ -244,3 +244,48 @@ func TestRebootDuplicateKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCrashBetweenRenameAndMark stops a generation switch right after the
+// rename, before the old file is marked superseded (as a kill there would).
+// A reader still on the old file must be moved on by the next writer, which
+// finds path.prev, marks it superseded and removes it.
+func TestCrashBetweenRenameAndMark(t *testing.T) {
+	h := newHarness(t, smallOpts())
+	h.mustApply(set("a", "1"))
+	r, err := Open(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	oldGen := r.Generation()
+	type stop struct{}
+	hook = func(p string) {
+		if p == "gen:renamed" {
+			panic(stop{})
+		}
+	}
+	func() {
+		defer func() {
+			hook = nil
+			if v := recover(); v != (stop{}) {
+				t.Fatalf("recovered %v", v)
+			}
+		}()
+		_ = h.w.Compact(t.Context())
+	}()
+	h.w.abandon()
+	h.w = nil
+	if _, err := os.Stat(h.path + ".prev"); err != nil {
+		t.Fatalf("path.prev after the interrupted switch: %v", err)
+	}
+	if g := r.Generation(); g != oldGen {
+		t.Fatalf("reader moved to generation %d before the old file was marked", g)
+	}
+	h.reopen()
+	if _, err := os.Stat(h.path + ".prev"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("path.prev after OpenWriter: %v", err)
+	}
+	if v, err := r.Get([]byte("a")); err != nil || string(v) != "1" || r.Generation() == oldGen {
+		t.Fatalf("reader after recovery: %q, %v, generation %d (was %d)", v, err, r.Generation(), oldGen)
+	}
+}
