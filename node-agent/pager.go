@@ -17,8 +17,8 @@ import (
 // A pager also knows when its reader is replaying the log from the start: a
 // state built from id 0 stands below the log's horizon page after page,
 // which plain reads refuse; the pager then reads through
-// logstore.ReadReplay under the horizon the replay began with (see
-// logstore.ReplayReader) until it has passed that horizon.
+// Store.ReadReplay under the horizon the replay began with until it has
+// passed that horizon.
 type pager struct {
 	store    logstore.Store
 	maxOps   int   // ceiling on operations per page
@@ -51,7 +51,7 @@ func (p *pager) next(ctx context.Context, after uint64, limit int) ([]logstore.U
 	var page []logstore.Update
 	var err error
 	if p.replaying && after < p.began {
-		page, err = logstore.ReadReplay(ctx, p.store, after, n, p.began)
+		page, err = p.store.ReadReplay(ctx, after, n, p.began)
 	} else {
 		p.replaying = false
 		page, err = p.store.Read(ctx, after, n)

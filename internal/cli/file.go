@@ -130,7 +130,7 @@ func replayLog(ctx context.Context, store logstore.Store, through uint64) (map[s
 	state := map[string][]byte{}
 	var after uint64
 	for after < through {
-		updates, err := logstore.ReadReplay(ctx, store, after, 0, began)
+		updates, err := store.ReadReplay(ctx, after, 0, began)
 		if err != nil {
 			return nil, err
 		}

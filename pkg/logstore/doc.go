@@ -24,8 +24,8 @@
 // incrementally only when n == 0 (an empty state) or n >= horizon; otherwise
 // [Store.Read] fails with [ErrBehindHorizon] and the reader must bootstrap
 // from a snapshot. Full replay from 0 always gives the current state; read
-// in pages, it stands below the horizon between pages, which only stores
-// that implement [ReplayReader] allow (see [ReadReplay]).
+// in pages, it stands below the horizon between pages, which
+// [Store.ReadReplay] allows while the horizon does not move.
 //
 // This package must not import the cache file package: the two meet only in
 // the node agent.

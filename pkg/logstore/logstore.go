@@ -173,6 +173,21 @@ type Store interface {
 	// neither 0 nor at least the horizon, Read fails with ErrBehindHorizon.
 	Read(ctx context.Context, after uint64, maxOps int) ([]Update, error)
 
+	// ReadReplay reads like Read, for a replay of the whole log in pages that
+	// began (with after == 0) when the horizon was horizon: the replay
+	// calls Horizon before its first read. A plain Read refuses every
+	// position between 0 and the horizon, because a reader standing there
+	// may hold state from before a rewrite removed a delete marker above
+	// it; a replay from 0 stands there too, page after page, but with state
+	// built from the log as it is now, which is safe as long as no rewrite
+	// has raised the horizon since the replay began (a rewrite that leaves
+	// the horizon alone removes only operations that a later, kept
+	// operation overrides). ReadReplay therefore serves positions below the
+	// horizon while the horizon is still horizon, checking it after reading
+	// too, and fails with ErrBehindHorizon once it has moved: the replay
+	// must then start over.
+	ReadReplay(ctx context.Context, after uint64, maxOps int, horizon uint64) ([]Update, error)
+
 	// Latest returns the highest update id in the log, or 0 for an empty log.
 	Latest(ctx context.Context) (uint64, error)
 

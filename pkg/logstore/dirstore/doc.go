@@ -9,8 +9,8 @@
 // keeping its own id. An append is acknowledged only after its records are
 // synced. Readers take no lock: they never read past the committed tail
 // that the head file publishes, so they never see a record that is not
-// synced or not whole. Store also implements [logstore.ReplayReader], so a
-// full replay in pages can pass the horizon while no rewrite raises it.
+// synced or not whole. A full replay in pages (ReadReplay) can pass the
+// horizon while no rewrite raises it.
 //
 // # Directory layout
 //

@@ -43,10 +43,7 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var (
-	_ logstore.Store        = (*Store)(nil)
-	_ logstore.ReplayReader = (*Store)(nil)
-)
+var _ logstore.Store = (*Store)(nil)
 
 // config holds the tunables set by Options.
 type config struct {

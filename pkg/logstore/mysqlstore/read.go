@@ -20,7 +20,7 @@ func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.
 
 // ReadReplay reads like Read for a full replay that began when the horizon
 // was horizon: it serves positions below the horizon while the horizon has
-// not moved (see logstore.ReplayReader).
+// not moved (see logstore.Store.ReadReplay).
 func (s *Store) ReadReplay(ctx context.Context, after uint64, maxOps int, horizon uint64) ([]logstore.Update, error) {
 	return s.read(ctx, after, maxOps, func(h uint64) error { return sqlkit.CheckReplayHorizon(after, horizon, h) })
 }

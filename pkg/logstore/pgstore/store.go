@@ -44,8 +44,7 @@ type Store struct {
 }
 
 var (
-	_ logstore.Store        = (*Store)(nil)
-	_ logstore.ReplayReader = (*Store)(nil)
+	_ logstore.Store = (*Store)(nil)
 )
 
 // Open opens the log opts.Name in the database that dsn (a pgx connection

@@ -20,12 +20,11 @@
 //
 // It also exports the pieces a backend's own tests need: a [State] that
 // applies updates, a reference [RewriteModel], [ReadAll] (a full replay,
-// through logstore.ReadReplay) and [CatchUp] (a node catching up, through
+// through Store.ReadReplay) and [CatchUp] (a node catching up, through
 // Read), [OpGen] for random updates and [NewRand] for replayable seeds.
 //
-// Stores that implement logstore.ReplayReader are also checked on a full
-// replay in small pages through a high horizon; for the others that test is
-// skipped, with a message.
+// Every store is also checked on a full replay in small pages through a high
+// horizon (Store.ReadReplay).
 //
 // The ordering test runs at the full size (16 writers × 10,000
 // updates, 3 tailers) unless testing.Short() is set; the environment variable

@@ -13,7 +13,7 @@ import (
 
 // ReadAll reads every update after after, in pages of maxOps operations, and
 // checks that ids are strictly increasing. From 0, it reads as a full
-// replay (logstore.ReadReplay), which may pass below the horizon between
+// replay (Store.ReadReplay), which may pass below the horizon between
 // pages when the store allows it.
 func ReadAll(ctx context.Context, s logstore.Store, after uint64, maxOps int) ([]logstore.Update, error) {
 	replay, began := after == 0, uint64(0)
@@ -28,7 +28,7 @@ func ReadAll(ctx context.Context, s logstore.Store, after uint64, maxOps int) ([
 		var page []logstore.Update
 		var err error
 		if replay {
-			page, err = logstore.ReadReplay(ctx, s, after, maxOps, began)
+			page, err = s.ReadReplay(ctx, after, maxOps, began)
 		} else {
 			page, err = s.Read(ctx, after, maxOps)
 		}

@@ -181,7 +181,7 @@ type tailer struct {
 	bootstrap  func(horizon uint64) State
 	bootstraps int
 	// replay, when set, makes the tailer a full replay through
-	// logstore.ReadReplay that began under the horizon began, and starts
+	// Store.ReadReplay that began under the horizon began, and starts
 	// over from 0 when a rewrite raises the horizon.
 	replay bool
 	began  uint64
@@ -233,7 +233,7 @@ func (tl *tailer) readSome(ctx context.Context) error {
 // read reads one page after the tailer's position.
 func (tl *tailer) read(ctx context.Context, maxOps int) ([]logstore.Update, error) {
 	if tl.replay {
-		return logstore.ReadReplay(ctx, tl.s, tl.last, maxOps, tl.began)
+		return tl.s.ReadReplay(ctx, tl.last, maxOps, tl.began)
 	}
 	return tl.s.Read(ctx, tl.last, maxOps)
 }

@@ -52,9 +52,7 @@ func testRewriteSteps(t *testing.T, h Harness) {
 		{name: "no deletes", appendN: 50, through: 399, del: -1, wantRemoved: true},
 		{name: "second", appendN: 150, through: 549, del: 449, wantRemoved: true},
 		{name: "delete limit above through", appendN: 50, through: 619, del: 1 << 20, wantRemoved: true},
-		// Through stays below the last update, which therefore survives:
-		// a store without logstore.ReplayReader refuses a reader standing
-		// below the horizon, even one that has just read the whole log.
+		// Through stays below the last update, which therefore survives.
 		{name: "nearly everything", through: 648, del: 648, wantRemoved: true},
 	}
 	for _, st := range steps {

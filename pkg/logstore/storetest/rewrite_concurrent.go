@@ -41,9 +41,7 @@ func testRewriteConcurrent(t *testing.T, h Harness) {
 	replayer := &tailer{s: open(t, o, logstore.Options{Name: "log"}), r: rand.New(rand.NewPCG(seed, 99)), state: State{},
 		bootstrap: func(h uint64) State { return StateAt(orig, h) }}
 	tailers = append(tailers, replayer)
-	if _, ok := s.(logstore.ReplayReader); ok {
-		tailers = append(tailers, &tailer{s: open(t, o, logstore.Options{Name: "log"}), r: rand.New(rand.NewPCG(seed, 98)), state: State{}, replay: true})
-	}
+	tailers = append(tailers, &tailer{s: open(t, o, logstore.Options{Name: "log"}), r: rand.New(rand.NewPCG(seed, 98)), state: State{}, replay: true})
 
 	var target atomic.Uint64
 	var tg errgroup.Group

@@ -162,7 +162,7 @@ func CheckHorizon(after, horizon uint64) error {
 }
 
 // CheckReplayHorizon is CheckHorizon for a full replay that began when the
-// horizon was began (see logstore.ReplayReader): a position below the
+// horizon was began (see logstore.Store.ReadReplay): a position below the
 // horizon is served while the horizon has not moved since.
 func CheckReplayHorizon(after, began, horizon uint64) error {
 	if after > 0 && after < horizon && horizon != began {
