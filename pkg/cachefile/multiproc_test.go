@@ -223,6 +223,25 @@ func TestMultiProcessReaders(t *testing.T) {
 		}
 		procs[i] = p
 	}
+	// Verify runs on the live file while the writer changes it.
+	verifyDone := make(chan struct{})
+	verifyErr := make(chan error, 1)
+	var verifies atomic.Int64
+	go func() {
+		defer close(verifyErr)
+		for {
+			select {
+			case <-verifyDone:
+				return
+			default:
+			}
+			if _, err := Verify(path); err != nil {
+				verifyErr <- err
+				return
+			}
+			verifies.Add(1)
+		}
+	}()
 	sealed := filepath.Join(t.TempDir(), "sealed")
 	// Run for dur, and until the writer has gone through enough generations
 	// for the readers to follow (a loaded machine may need longer).
@@ -244,6 +263,10 @@ func TestMultiProcessReaders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	close(verifyDone)
+	if err := <-verifyErr; err != nil {
+		t.Errorf("Verify of the live file: %v", err)
+	}
 	st := w.Stats()
 	for i, p := range procs {
 		p.stdin.Close()
@@ -264,5 +287,5 @@ func TestMultiProcessReaders(t *testing.T) {
 			t.Errorf("reader %d saw %d generations; the writer went through %d", i, got.Generations, st.Compactions)
 		}
 	}
-	t.Logf("writer: %d updates, %+v", id, st)
+	t.Logf("writer: %d updates, %d concurrent Verify runs, %+v", id, verifies.Load(), st)
 }
