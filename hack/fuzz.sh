@@ -8,6 +8,6 @@ while IFS=: read -r file name; do
 	pkg=./$(dirname "$file")
 	found=1
 	echo "fuzz: $pkg $name for $FUZZTIME"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 200x "$pkg"
 done < <(git ls-files '*_test.go' | xargs -r grep -Ho '^func Fuzz[A-Za-z0-9_]*' | sed 's/func //' | sort -u)
 [ "$found" = 1 ] || echo "fuzz: no fuzz targets"
