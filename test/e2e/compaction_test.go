@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -130,11 +131,10 @@ func TestReadersDuringCompaction(t *testing.T) {
 	}
 	write(200) // every key exists before the readers start
 	readers := make([]*exec.Cmd, 2)
-	outs := make([]*strings.Builder, len(readers))
+	outs := make([]io.Reader, len(readers))
 	for i := range readers {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), readerChildEnv+"="+dir)
-		outs[i] = &strings.Builder{}
 		pr, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -144,32 +144,27 @@ func TestReadersDuringCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 		buf := make([]byte, 6)
-		if _, err := pr.Read(buf); err != nil || string(buf) != "ready\n" {
+		if _, err := io.ReadFull(pr, buf); err != nil || string(buf) != "ready\n" {
 			t.Fatalf("reader %d: %q %v", i, buf, err)
 		}
-		go func() {
-			b := make([]byte, 4096)
-			for {
-				n, err := pr.Read(b)
-				outs[i].Write(b[:n])
-				if err != nil {
-					return
-				}
-			}
-		}()
-		readers[i] = cmd
+		readers[i], outs[i] = cmd, pr
 	}
 	startGen := generation(t, dir)
 	write(3000)
 	endGen := generation(t, dir)
 	for i, cmd := range readers {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		// The report comes at exit; read it all before Wait closes the pipe.
+		out, err := io.ReadAll(outs[i])
+		if err != nil {
+			t.Fatalf("reader %d: %v", i, err)
+		}
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("reader %d: %v", i, err)
 		}
 		var rep readerReport
-		if err := json.Unmarshal([]byte(outs[i].String()), &rep); err != nil {
-			t.Fatalf("reader %d report %q: %v", i, outs[i].String(), err)
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("reader %d report %q: %v", i, out, err)
 		}
 		t.Logf("reader %d: %+v", i, rep)
 		if rep.Torn != 0 || rep.Misses != 0 || rep.FirstErr != "" {
