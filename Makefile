@@ -55,9 +55,9 @@ test-deps: ## Install the Debian packages the tests need (MariaDB, PostgreSQL, R
 	bash hack/install-test-deps.sh
 
 .PHONY: test
-test: test-deps lint ## Run every test against real servers, then a short fuzz run of every fuzz target.
-	CRASH_POINTS=$(CRASH_POINTS) $(TESTSERVERS) -servers=$(TEST_SERVERS) -- \
-		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+test: test-deps lint ## Run every test against real servers (see hack/test.sh), then a short fuzz run of every fuzz target.
+	CRASH_POINTS=$(CRASH_POINTS) TEST_TIMEOUT=$(TEST_TIMEOUT) GOTESTFLAGS='$(GOTESTFLAGS)' \
+		$(TESTSERVERS) -servers=$(TEST_SERVERS) -- bash hack/test.sh
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
 .PHONY: test-crash
