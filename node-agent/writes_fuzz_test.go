@@ -1,0 +1,50 @@
+package nodeagent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/logstore"
+)
+
+// FuzzDecodeUpdate feeds arbitrary request bodies to the write API's
+// decoder: it must never panic, must answer a malformed or oversized body
+// with the invalid or too_large code, and what it accepts must pass the
+// log's own checks.
+func FuzzDecodeUpdate(f *testing.F) {
+	for _, s := range []string{
+		`{"ops":[{"op":"set","key":"YQ==","value":"MQ=="}]}`,
+		`{"ops":[{"op":"delete","key":"YQ=="}],"wait":true}`,
+		`{"ops":[{"op":"set","key":"","value":"MQ=="}]}`,
+		`{"ops":[{"op":"delete","key":"YQ==","value":"MQ=="}]}`,
+		`{"ops":[]}`, `{`, `null`, `{"ops":[{"op":"x"}]}`, `{"ops":[{"op":"set","key":"!!"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	a, err := New(Config{
+		Dir: f.TempDir(), NodeName: "fuzz",
+		OpenStore: func(context.Context, logstore.Options) (logstore.Store, error) { return nil, errors.New("unused") },
+		Limits:    logstore.Limits{MaxKeySize: 32, MaxValueSize: 64, MaxUpdateSize: 256, MaxUpdateOps: 8},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest("POST", agentapi.PathUpdates, bytes.NewReader(body))
+		ops, _, err := a.decodeUpdate(r)
+		if err != nil {
+			var we *writeError
+			if !errors.As(err, &we) || (we.code != agentapi.CodeInvalid && we.code != agentapi.CodeTooLarge) {
+				t.Fatalf("body %q: error %v, want an invalid or too_large write error", body, err)
+			}
+			return
+		}
+		if err := a.cfg.Limits.Check(ops); err != nil {
+			t.Fatalf("body %q was accepted, but the log refuses it: %v", body, err)
+		}
+	})
+}
