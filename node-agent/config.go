@@ -80,7 +80,7 @@ const (
 	DefaultLogName           = logstore.DefaultName
 	DefaultPageOps           = 10_000
 	DefaultBatchOps          = 100_000
-	DefaultBatchBytes        = 32 << 20
+	DefaultBatchBytes        = 8 << 20
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultMaxLagIDs         = 10_000
 	DefaultMaxLag            = 30 * time.Second

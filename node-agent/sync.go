@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/whycache/whycache/pkg/logstore"
@@ -46,8 +47,11 @@ func (a *Agent) syncLoop(ctx context.Context) error {
 // catchUp reads and applies updates until the log has no more. Pages are
 // merged into batches of up to BatchOps operations and BatchBytes bytes, so
 // that a node far behind applies (and publishes its applied id) in large
-// steps with bounded memory.
+// steps with bounded memory. Once it has caught up after at least one full
+// batch, it hands the heap that the batches took back to the operating
+// system, rather than holding it until the runtime's scavenger gets to it.
 func (a *Agent) catchUp(ctx context.Context) error {
+	var applied int64
 	for {
 		var batch []logstore.Update
 		after, ops, bytes := a.applied.Load(), 0, int64(0)
@@ -73,11 +77,15 @@ func (a *Agent) catchUp(ctx context.Context) error {
 		if len(batch) == 0 {
 			a.synced.Store(true)
 			a.observeHead(a.applied.Load())
+			if applied >= a.cfg.BatchBytes {
+				debug.FreeOSMemory()
+			}
 			return nil
 		}
 		if err := a.apply(batch); err != nil {
 			return err
 		}
+		applied += bytes
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -101,10 +109,15 @@ func (a *Agent) apply(batch []logstore.Update) error {
 	return nil
 }
 
-// refreshStats publishes the cache file's statistics for /metrics.
+// refreshStats publishes the cache file's statistics for /metrics. After a
+// new generation (a compaction, a growth, a bootstrap) it hands the memory
+// that building it took back to the operating system: it is large, and it
+// will not be needed again until the next generation.
 func (a *Agent) refreshStats() {
 	s := a.w.Stats()
-	a.stats.Store(&s)
+	if old := a.stats.Swap(&s); old != nil && old.Generation != s.Generation {
+		debug.FreeOSMemory()
+	}
 	a.metrics.fileBytes.Set(float64(s.FileSize))
 	a.metrics.garbageRatio.Set(s.GarbageRatio)
 	a.metrics.liveKeys.Set(float64(s.LiveKeys))

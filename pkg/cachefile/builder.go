@@ -27,8 +27,10 @@ type builder struct {
 const builderFlushSize = 1 << 20
 
 // maxKeptIndex bounds the index buffer a Writer keeps between generations,
-// in slots (64 MiB).
-const maxKeptIndex = 8 << 20
+// in slots (8 MiB): a larger one is built for each new generation and left
+// to the garbage collector, so that a writer of a large file does not hold
+// its index twice (once in the file, once on its heap) between compactions.
+const maxKeptIndex = 1 << 20
 
 // newBuilder creates a temporary file beside target, laid out as h (whose
 // seed and creation time it fills in), with disk reserved for the header
