@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/whycache/whycache/pkg/agentapi"
@@ -32,11 +33,43 @@ func (w storeWriter) write(ctx context.Context, ops []logstore.Op) (uint64, erro
 
 func (storeWriter) close() {}
 
+// Batching of the writes through the agent.
+const (
+	// maxInFlight is how many batch requests one client has in flight at
+	// once: enough to keep the agent's store busy while the next batch
+	// gathers.
+	maxInFlight = 4
+	// maxBatchBytes bounds the encoded size of the updates gathered in one
+	// batch request (the agent takes agentapi.MaxBatchBodyBytes); an update
+	// larger than this travels alone.
+	maxBatchBytes = agentapi.MaxBatchBodyBytes / 2
+)
+
 // agentWriter writes through the node agent's write API on its Unix socket.
+//
+// Writes that goroutines of the process make at the same time travel
+// together: a write that finds maxInFlight requests under way waits in a
+// queue, and whichever request finishes next takes the whole queue with it
+// as one batch request. Each update keeps its own id and result; a lone
+// write goes out at once. This shares the round trip and the system calls,
+// which dominate the cost of a small write.
 type agentWriter struct {
 	hc        *http.Client
 	waitApply bool
 	timeout   time.Duration
+
+	mu       sync.Mutex
+	queue    []*call
+	inFlight int
+}
+
+// call is one write waiting for its result.
+type call struct {
+	req   agentapi.UpdateRequest
+	size  int64 // encoded size, estimated
+	id    uint64
+	err   error
+	done  chan struct{}
 }
 
 func newAgentWriter(socket string, waitApply bool, timeout time.Duration) *agentWriter {
@@ -45,48 +78,124 @@ func newAgentWriter(socket string, waitApply bool, timeout time.Duration) *agent
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "unix", socket)
 		},
-		MaxIdleConnsPerHost: 512,
+		MaxIdleConnsPerHost: maxInFlight,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &agentWriter{hc: &http.Client{Transport: tr}, waitApply: waitApply, timeout: timeout}
 }
 
 func (w *agentWriter) write(ctx context.Context, ops []logstore.Op) (uint64, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.timeout)
-		defer cancel()
-	}
-	req := agentapi.UpdateRequest{Ops: make([]agentapi.Op, len(ops)), Wait: w.waitApply}
+	c := &call{req: agentapi.UpdateRequest{Ops: make([]agentapi.Op, len(ops)), Wait: w.waitApply}, done: make(chan struct{})}
+	kv := 0
 	for i, op := range ops {
 		t := agentapi.OpSet
 		if op.Type == logstore.OpDelete {
 			t = agentapi.OpDelete
 		}
-		req.Ops[i] = agentapi.Op{Op: t, Key: op.Key, Value: op.Value}
+		c.req.Ops[i] = agentapi.Op{Op: t, Key: op.Key, Value: op.Value}
+		kv += len(op.Key) + len(op.Value)
+	}
+	c.size = agentapi.EncodedSize(len(ops), kv)
+	w.mu.Lock()
+	w.queue = append(w.queue, c)
+	if w.inFlight < maxInFlight {
+		w.inFlight++
+		batch := w.take()
+		w.mu.Unlock()
+		go w.send(batch)
+	} else {
+		w.mu.Unlock()
+	}
+	select {
+	case <-c.done:
+		return c.id, c.err
+	case <-ctx.Done():
+		// The update may still be appended: as for a request cut short.
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// take removes from the queue the calls of the next batch. The caller holds
+// w.mu.
+func (w *agentWriter) take() []*call {
+	n, size := 0, int64(0)
+	for n < len(w.queue) && n < agentapi.MaxBatchUpdates {
+		if n > 0 && size+w.queue[n].size > maxBatchBytes {
+			break
+		}
+		size += w.queue[n].size
+		n++
+	}
+	batch := append([]*call(nil), w.queue[:n]...)
+	w.queue = append(w.queue[:0], w.queue[n:]...)
+	return batch
+}
+
+// send sends batches until the queue is empty, then leaves its in-flight
+// slot.
+func (w *agentWriter) send(batch []*call) {
+	for {
+		w.roundTrip(batch)
+		w.mu.Lock()
+		if len(w.queue) == 0 {
+			w.inFlight--
+			w.mu.Unlock()
+			return
+		}
+		batch = w.take()
+		w.mu.Unlock()
+	}
+}
+
+// roundTrip sends one batch request and hands each call its result.
+func (w *agentWriter) roundTrip(batch []*call) {
+	results, err := w.post(batch)
+	for i, c := range batch {
+		switch {
+		case err != nil:
+			c.err = err
+		case results[i].Error != nil:
+			c.err = agentError(*results[i].Error)
+		default:
+			c.id = results[i].UpdateID
+		}
+		close(c.done)
+	}
+}
+
+// post sends the batch and returns one result per call.
+func (w *agentWriter) post(batch []*call) ([]agentapi.BatchResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	defer cancel()
+	req := agentapi.BatchRequest{Updates: make([]agentapi.UpdateRequest, len(batch))}
+	for i, c := range batch {
+		req.Updates[i] = c.req
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return 0, fmt.Errorf("encode update: %w", err)
+		return nil, fmt.Errorf("encode update: %w", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent"+agentapi.PathUpdates, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent"+agentapi.PathBatch, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := w.hc.Do(hreq)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, decodeAgentError(resp)
+		return nil, decodeAgentError(resp)
 	}
-	var ur agentapi.UpdateResponse
-	if err := json.NewDecoder(resp.Body).Decode(&ur); err != nil {
-		return 0, fmt.Errorf("%w: decode agent answer: %w", ErrUnavailable, err)
+	var br agentapi.BatchResponse
+	if err := json.NewDecoder(resp.Body).Decode(&br); err != nil {
+		return nil, fmt.Errorf("%w: decode agent answer: %w", ErrUnavailable, err)
 	}
-	return ur.UpdateID, nil
+	if len(br.Results) != len(batch) {
+		return nil, fmt.Errorf("%w: agent answered %d results for %d updates", ErrUnavailable, len(br.Results), len(batch))
+	}
+	return br.Results, nil
 }
 
 // decodeAgentError turns an error answer into an error matching the
@@ -97,6 +206,12 @@ func decodeAgentError(resp *http.Response) error {
 	if err := json.Unmarshal(raw, &er); err != nil || er.Error == "" {
 		er = agentapi.ErrorResponse{Code: agentapi.CodeInternal, Error: fmt.Sprintf("agent answered %s: %s", resp.Status, bytes.TrimSpace(raw))}
 	}
+	return agentError(er)
+}
+
+// agentError returns an error for an agent's ErrorResponse that matches the
+// package's sentinels.
+func agentError(er agentapi.ErrorResponse) error {
 	var sentinel error
 	switch er.Code {
 	case agentapi.CodeTooLarge:

@@ -1,15 +1,20 @@
 package nodeagent_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/whycache/whycache"
 	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/cachefile"
@@ -323,4 +328,116 @@ func TestNewNodeReplaysARewrittenLogInPages(t *testing.T) {
 	if v := ta.metric(t, `whycache_agent_bootstraps_total{reason="behind-horizon"}`); v != "" {
 		t.Errorf("a new node bootstrapped (%s) instead of replaying", v)
 	}
+}
+
+func TestBatchAPI(t *testing.T) {
+	cfg := dirConfig(t, t.TempDir(), "n1")
+	cfg.Limits = logstore.Limits{MaxKeySize: 16, MaxValueSize: 64}
+	ta := start(t, cfg)
+	req := agentapi.BatchRequest{Updates: []agentapi.UpdateRequest{
+		{Ops: []agentapi.Op{{Op: "set", Key: []byte("a"), Value: []byte("1")}}},
+		{Ops: []agentapi.Op{{Op: "set", Key: []byte{}, Value: []byte("x")}}},
+		{Ops: []agentapi.Op{{Op: "set", Key: []byte("b"), Value: []byte(strings.Repeat("v", 65))}}},
+		{Wait: true, Ops: []agentapi.Op{{Op: "set", Key: []byte("c"), Value: []byte("3")}, {Op: "delete", Key: []byte("a")}}},
+	}}
+	body, _ := json.Marshal(req)
+	hc := unixClient(ta.SocketPath())
+	resp, err := hc.Post("http://agent"+agentapi.PathBatch, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br agentapi.BatchResponse
+	if err := json.NewDecoder(resp.Body).Decode(&br); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if len(br.Results) != 4 {
+		t.Fatalf("%d results for 4 updates", len(br.Results))
+	}
+	wantCodes := []string{"", agentapi.CodeInvalid, agentapi.CodeTooLarge, ""}
+	for i, r := range br.Results {
+		code := ""
+		if r.Error != nil {
+			code = r.Error.Code
+		}
+		if code != wantCodes[i] || (code == "") == (r.UpdateID == 0) {
+			t.Errorf("result %d = %+v (error %+v), want code %q", i, r, r.Error, wantCodes[i])
+		}
+	}
+	if br.Results[0].UpdateID == br.Results[3].UpdateID || !br.Results[3].Applied {
+		t.Errorf("results %+v and %+v: want distinct ids, the second applied", br.Results[0], br.Results[3])
+	}
+	ta.waitApplied(t, max(br.Results[0].UpdateID, br.Results[3].UpdateID))
+	// The updates of a batch are independent: their ids say their order.
+	want := map[string]string{"c": "3"}
+	if br.Results[0].UpdateID > br.Results[3].UpdateID {
+		want["a"] = "1"
+	}
+	if err := equalMaps(readFile(t, ta.CachePath()), want); err != nil {
+		t.Fatal(err)
+	}
+	// Envelope errors.
+	tests := []struct {
+		body string
+		want int
+	}{
+		{`{"updates": 3}`, http.StatusBadRequest},
+		{`{"updates": []} trailing`, http.StatusBadRequest},
+		{`{"updates": [` + strings.Repeat(`{"ops":[]},`, agentapi.MaxBatchUpdates) + `{"ops":[]}]}`, http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		resp, err := hc.Post("http://agent"+agentapi.PathBatch, "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("body %.40q…: status %d, want %d", tt.body, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+// TestClientGathersConcurrentWrites writes from many goroutines through the
+// client library: every write gets its own id, and they reach the agent in
+// fewer requests than writes.
+func TestClientGathersConcurrentWrites(t *testing.T) {
+	ta := start(t, dirConfig(t, t.TempDir(), "n1"))
+	c, err := whycache.Open(filepath.Dir(ta.CachePath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const writers, each = 64, 20
+	ids := make([][]uint64, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id, err := c.Set(t.Context(), []byte(fmt.Sprintf("w%d/%d", w, i)), []byte("v"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[w] = append(ids[w], id)
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for _, l := range ids {
+		for _, id := range l {
+			if seen[id] {
+				t.Fatalf("update id %d given to two writes", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("%d ids for %d writes", len(seen), writers*each)
+	}
+	n, _ := strconv.Atoi(ta.metric(t, "whycache_agent_write_batch_updates_count"))
+	if n == 0 || n >= writers*each {
+		t.Errorf("%d batch requests for %d concurrent writes, want fewer requests than writes", n, writers*each)
+	}
+	t.Logf("%d writes in %d requests", writers*each, n)
 }

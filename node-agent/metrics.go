@@ -28,6 +28,7 @@ type metrics struct {
 	compactions     prometheus.Gauge
 	writeRequests   *prometheus.CounterVec
 	writeSeconds    prometheus.Histogram
+	batchUpdates    prometheus.Histogram
 	groupCommitSize prometheus.Histogram
 	bootstraps      *prometheus.CounterVec
 	bootstrapSecs   prometheus.Histogram
@@ -53,7 +54,8 @@ func newMetrics() *metrics {
 	m.generation = f.gauge("cache_file_generation", "Generation number of the cache file.")
 	m.compactions = f.gauge("cache_file_compactions", "Compactions (new generations) written by this agent since it started.")
 	m.writeRequests = f.counterVec("write_requests_total", "Write API requests, by result (ok, invalid, too_large, unavailable, timeout, internal).", "result")
-	m.writeSeconds = f.histogram("write_duration_seconds", "Time to acknowledge a write request.", prometheus.ExponentialBuckets(1e-4, 2, 16))
+	m.writeSeconds = f.histogram("write_duration_seconds", "Time to acknowledge an update.", prometheus.ExponentialBuckets(1e-4, 2, 16))
+	m.batchUpdates = f.histogram("write_batch_updates", "Updates per batch request (clients send the concurrent writes of a process together).", prometheus.ExponentialBuckets(1, 2, 11))
 	m.groupCommitSize = f.histogram("group_commit_updates", "Updates committed together in one log store transaction.", prometheus.ExponentialBuckets(1, 2, 12))
 	m.bootstraps = f.counterVec("bootstraps_total", "Cache file rebuilds, by reason.", "reason")
 	m.bootstrapSecs = f.histogram("bootstrap_duration_seconds", "Time to rebuild the cache file.", prometheus.ExponentialBuckets(0.01, 4, 10))

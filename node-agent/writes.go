@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/whycache/whycache/pkg/agentapi"
@@ -16,6 +18,7 @@ import (
 func (a *Agent) writeHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+agentapi.PathUpdates, a.handleUpdate)
+	mux.HandleFunc("POST "+agentapi.PathBatch, a.handleBatch)
 	mux.HandleFunc("GET "+agentapi.PathStatus, a.handleStatus)
 	return mux
 }
@@ -29,41 +32,102 @@ type writeError struct {
 func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
 
-func (a *Agent) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	resp, err := a.update(r)
-	a.metrics.writeSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		var we *writeError
-		if !errors.As(err, &we) {
-			we = &writeError{code: agentapi.CodeInternal, err: err}
-		}
-		a.metrics.writeRequests.WithLabelValues(we.code).Inc()
-		if we.code == agentapi.CodeInternal || we.code == agentapi.CodeUnavailable {
-			a.log.Error(err, "write failed", "code", we.code)
-		}
-		agentapi.WriteError(w, we.code, we.err)
-		return
+// asWriteError returns err as a *writeError, internal when it is not one.
+func asWriteError(err error) *writeError {
+	var we *writeError
+	if !errors.As(err, &we) {
+		we = &writeError{code: agentapi.CodeInternal, err: err}
 	}
-	a.metrics.writeRequests.WithLabelValues("ok").Inc()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(resp)
+	return we
 }
 
-// update decodes, checks and appends one update, and waits for the local
-// apply when asked.
-func (a *Agent) update(r *http.Request) (*agentapi.UpdateResponse, error) {
-	ops, wait, err := a.decodeUpdate(r)
-	if err != nil {
-		return nil, err
+// handleUpdate serves one update.
+func (a *Agent) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	var req agentapi.UpdateRequest
+	if err := a.decodeBody(r, &req, a.maxUpdateBody()); err != nil {
+		a.countWrite(err, 0)
+		agentapi.WriteError(w, asWriteError(err).code, err)
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.WriteTimeout)
 	defer cancel()
+	start := time.Now()
+	resp, err := a.update(ctx, req)
+	a.countWrite(err, time.Since(start))
+	if err != nil {
+		agentapi.WriteError(w, asWriteError(err).code, err)
+		return
+	}
+	writeJSON(w, resp)
+}
+
+// handleBatch serves several independent updates: they are appended
+// concurrently, so that the store commits them together, and each gets its
+// own result.
+func (a *Agent) handleBatch(w http.ResponseWriter, r *http.Request) {
+	var req agentapi.BatchRequest
+	err := a.decodeBody(r, &req, max(a.maxUpdateBody(), agentapi.MaxBatchBodyBytes))
+	if err == nil && len(req.Updates) > agentapi.MaxBatchUpdates {
+		err = &writeError{agentapi.CodeTooLarge, fmt.Errorf("batch of %d updates, over the limit of %d: %w",
+			len(req.Updates), agentapi.MaxBatchUpdates, logstore.ErrTooLarge)}
+	}
+	if err != nil {
+		a.countWrite(err, 0)
+		agentapi.WriteError(w, asWriteError(err).code, err)
+		return
+	}
+	a.metrics.batchUpdates.Observe(float64(len(req.Updates)))
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.WriteTimeout)
+	defer cancel()
+	resp := agentapi.BatchResponse{Results: make([]agentapi.BatchResult, len(req.Updates))}
+	var wg sync.WaitGroup
+	for i, u := range req.Updates {
+		wg.Go(func() {
+			start := time.Now()
+			ur, err := a.update(ctx, u)
+			a.countWrite(err, time.Since(start))
+			if err != nil {
+				we := asWriteError(err)
+				resp.Results[i].Error = &agentapi.ErrorResponse{Code: we.code, Error: we.Error()}
+				return
+			}
+			resp.Results[i].UpdateResponse = *ur
+		})
+	}
+	wg.Wait()
+	writeJSON(w, resp)
+}
+
+// countWrite records a write's result (and, for one that was attempted, its
+// duration) in the metrics, and logs the failures that are not the
+// caller's fault.
+func (a *Agent) countWrite(err error, d time.Duration) {
+	if d > 0 {
+		a.metrics.writeSeconds.Observe(d.Seconds())
+	}
+	if err == nil {
+		a.metrics.writeRequests.WithLabelValues("ok").Inc()
+		return
+	}
+	we := asWriteError(err)
+	a.metrics.writeRequests.WithLabelValues(we.code).Inc()
+	if we.code == agentapi.CodeInternal || we.code == agentapi.CodeUnavailable {
+		a.log.Error(err, "write failed", "code", we.code)
+	}
+}
+
+// update checks and appends one update, and waits for the local apply when
+// asked.
+func (a *Agent) update(ctx context.Context, req agentapi.UpdateRequest) (*agentapi.UpdateResponse, error) {
+	ops, err := a.parseOps(req.Ops)
+	if err != nil {
+		return nil, err
+	}
 	id, err := a.store.Append(ctx, ops)
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("append to the log: %w", err))
 	}
-	if wait {
+	if req.Wait {
 		if err := a.waitApplied(ctx, id); err != nil {
 			return nil, classify(ctx, fmt.Errorf("update %d is durable, but not yet applied on this node: %w", id, err))
 		}
@@ -71,27 +135,43 @@ func (a *Agent) update(r *http.Request) (*agentapi.UpdateResponse, error) {
 	return &agentapi.UpdateResponse{UpdateID: id, Applied: a.applied.Load() >= id}, nil
 }
 
-// decodeUpdate reads an UpdateRequest and turns it into checked log
-// operations.
-func (a *Agent) decodeUpdate(r *http.Request) ([]logstore.Op, bool, error) {
+// maxUpdateBody is the size of the request body that one maximal update
+// takes.
+func (a *Agent) maxUpdateBody() int64 {
+	return agentapi.MaxRequestBytes(a.cfg.Limits.MaxUpdateSize, a.cfg.Limits.MaxUpdateOps)
+}
+
+// decodeBody decodes a request body of at most limit bytes.
+func (a *Agent) decodeBody(r *http.Request, v any, limit int64) error {
 	limits := a.cfg.Limits
-	body := http.MaxBytesReader(nil, r.Body, agentapi.MaxRequestBytes(limits.MaxUpdateSize, limits.MaxUpdateOps))
-	var req agentapi.UpdateRequest
+	body := http.MaxBytesReader(nil, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, false, &writeError{agentapi.CodeTooLarge, fmt.Errorf("request body is over %d bytes (update size limit %d): %w",
-				tooBig.Limit, limits.MaxUpdateSize, logstore.ErrTooLarge)}
-		}
-		return nil, false, &writeError{agentapi.CodeInvalid, fmt.Errorf("decode request: %w", err)}
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON value")
 	}
-	ops := make([]logstore.Op, len(req.Ops))
-	for i, op := range req.Ops {
+	if err == nil {
+		return nil
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &writeError{agentapi.CodeTooLarge, fmt.Errorf("request body is over %d bytes (update size limit %d): %w",
+			tooBig.Limit, limits.MaxUpdateSize, logstore.ErrTooLarge)}
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("empty body")
+	}
+	return &writeError{agentapi.CodeInvalid, fmt.Errorf("decode request: %w", err)}
+}
+
+// parseOps turns the API's operations into checked log operations.
+func (a *Agent) parseOps(in []agentapi.Op) ([]logstore.Op, error) {
+	ops := make([]logstore.Op, len(in))
+	for i, op := range in {
 		set, err := agentapi.ParseOpType(op.Op)
 		if err != nil {
-			return nil, false, &writeError{agentapi.CodeInvalid, fmt.Errorf("operation %d: %w", i, err)}
+			return nil, &writeError{agentapi.CodeInvalid, fmt.Errorf("operation %d: %w", i, err)}
 		}
 		if set {
 			if op.Value == nil {
@@ -100,15 +180,15 @@ func (a *Agent) decodeUpdate(r *http.Request) ([]logstore.Op, bool, error) {
 			ops[i] = logstore.Set(op.Key, op.Value)
 		} else {
 			if op.Value != nil {
-				return nil, false, &writeError{agentapi.CodeInvalid, fmt.Errorf("operation %d: delete of key %s has a value", i, logstore.QuoteKey(op.Key))}
+				return nil, &writeError{agentapi.CodeInvalid, fmt.Errorf("operation %d: delete of key %s has a value", i, logstore.QuoteKey(op.Key))}
 			}
 			ops[i] = logstore.Delete(op.Key)
 		}
 	}
-	if err := limits.Check(ops); err != nil {
-		return nil, false, classify(r.Context(), err)
+	if err := a.cfg.Limits.Check(ops); err != nil {
+		return nil, classify(context.Background(), err)
 	}
-	return ops, req.Wait, nil
+	return ops, nil
 }
 
 // classify maps an error to the write API's error code.
@@ -126,13 +206,16 @@ func classify(ctx context.Context, err error) error {
 }
 
 func (a *Agent) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	st := agentapi.Status{
+	writeJSON(w, agentapi.Status{
 		Node:      a.cfg.NodeName,
 		LogID:     a.store.ID().String(),
 		AppliedID: a.applied.Load(),
 		HeadID:    a.head.Load(),
 		Ready:     a.readiness(time.Now()) == nil,
-	}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(st)
+	_ = json.NewEncoder(w).Encode(v)
 }

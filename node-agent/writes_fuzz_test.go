@@ -35,7 +35,12 @@ func FuzzDecodeUpdate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest("POST", agentapi.PathUpdates, bytes.NewReader(body))
-		ops, _, err := a.decodeUpdate(r)
+		var req agentapi.UpdateRequest
+		err := a.decodeBody(r, &req, a.maxUpdateBody())
+		var ops []logstore.Op
+		if err == nil {
+			ops, err = a.parseOps(req.Ops)
+		}
 		if err != nil {
 			var we *writeError
 			if !errors.As(err, &we) || (we.code != agentapi.CodeInvalid && we.code != agentapi.CodeTooLarge) {

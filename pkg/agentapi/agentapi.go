@@ -7,6 +7,11 @@
 // [PathUpdates]; the agent appends it to the log as one update and answers
 // with an [UpdateResponse] holding the update id once the update is durable.
 // Errors come back with an HTTP status and an [ErrorResponse].
+//
+// A client that has several independent updates at once (the client library
+// gathers the concurrent writes of a process) sends them in one POST of a
+// [BatchRequest] to [PathBatch]: each update keeps its own id and its own
+// result, and the round trip and the system calls are shared.
 package agentapi
 
 import (
@@ -28,6 +33,8 @@ const (
 const (
 	// PathUpdates takes a POST of an UpdateRequest.
 	PathUpdates = "/v1/updates"
+	// PathBatch takes a POST of a BatchRequest.
+	PathBatch = "/v1/batch"
 	// PathStatus answers a GET with a Status.
 	PathStatus = "/v1/status"
 )
@@ -66,6 +73,38 @@ type UpdateResponse struct {
 	// file (always true when the request asked to wait).
 	Applied bool `json:"applied"`
 }
+
+// BatchRequest carries several independent updates. Each is appended as
+// an update of its own (atomic by itself, with its own id); they may be
+// committed together, and their ids follow no particular order: send
+// updates whose order matters one after the other.
+type BatchRequest struct {
+	// Updates are the updates, each as in an UpdateRequest.
+	Updates []UpdateRequest `json:"updates"`
+}
+
+// BatchResponse answers a BatchRequest whose envelope was well formed: one
+// result per update, in order. A malformed envelope gets an ErrorResponse
+// instead.
+type BatchResponse struct {
+	Results []BatchResult `json:"results"`
+}
+
+// BatchResult is the outcome of one update of a batch: its UpdateResponse,
+// or its error.
+type BatchResult struct {
+	UpdateResponse
+	// Error is set when the update failed; UpdateID is then 0.
+	Error *ErrorResponse `json:"error,omitempty"`
+}
+
+// Bounds of one BatchRequest. An agent accepts a batch body of
+// MaxBatchBodyBytes, or of the size of one maximal update if that is
+// larger, so that a client may always send a lone update as a batch.
+const (
+	MaxBatchUpdates   = 1024
+	MaxBatchBodyBytes = 16 << 20
+)
 
 // Status is what the agent reports about itself.
 type Status struct {
@@ -135,6 +174,13 @@ func WriteError(w http.ResponseWriter, code string, err error) {
 // around it.
 func MaxRequestBytes(maxUpdateSize, maxOps int) int64 {
 	return int64(maxUpdateSize)/3*4 + 8 + int64(maxOps)*64 + 1024
+}
+
+// EncodedSize estimates, from above, the JSON size of an update with ops
+// operations and the given bytes of keys and values, as it travels in a
+// request.
+func EncodedSize(ops, bytes int) int64 {
+	return int64(bytes)/3*4 + 8 + int64(ops)*64 + 64
 }
 
 // ParseOpType maps an Op's type name to true for set and false for delete.
