@@ -78,6 +78,16 @@ func (c *Client) Get(key []byte) ([]byte, error) { return c.r.Get(key) }
 // keep it or modify it.
 func (c *Client) View(key []byte, fn func(value []byte)) error { return c.r.View(key, fn) }
 
+// Pin is a hold on this node's file for a series of lookups (one request,
+// say) that take no atomic reference each: see cachefile.Pin. Release it
+// when done; a Pin is for one goroutine.
+type Pin = cachefile.Pin
+
+// Pin returns a Pin on the current file. Lookups through it are the fastest
+// there are; they see the file as it is when the Pin is taken, plus the
+// updates applied to it in place, but not a new generation of it.
+func (c *Client) Pin() (*Pin, error) { return c.r.Pin() }
+
 // Len returns the number of keys.
 func (c *Client) Len() int { return c.r.Len() }
 

@@ -113,3 +113,28 @@ func ExampleClient_DeleteMulti() {
 	fmt.Println(n)
 	// Output: 0
 }
+
+func ExampleClient_Pin() {
+	c, err := whycache.Open(exampleDir, whycache.WithApplyWait())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.SetMulti(context.Background(), map[string][]byte{"price/a": []byte("3"), "price/b": []byte("4")}); err != nil {
+		log.Fatal(err)
+	}
+	// One pin for the lookups of one request: they take no reference each.
+	p, err := c.Pin()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Release()
+	total := 0
+	for _, k := range []string{"price/a", "price/b"} {
+		if err := p.View([]byte(k), func(v []byte) { total += int(v[0] - '0') }); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(total)
+	// Output: 7
+}

@@ -83,13 +83,14 @@ func verdict(ok bool, v float64) string {
 func main() {
 	res, header := parse(os.Stdin)
 	fmt.Printf("\nwhycache cache file benchmarks (%s; medians of the runs)\n\n", strings.Join(header, ", "))
-	fmt.Printf("Get, %s keys, random order     %12s %8s %8s %12s %8s %8s\n", f(res.get("BenchmarkFileSize", "keys"), "%.0f"),
+	fmt.Printf("Get, %s keys, random order               %12s %8s %8s %12s %8s %8s\n", f(res.get("BenchmarkFileSize", "keys"), "%.0f"),
 		"1 goroutine", "cpu-ns", "allocs", "8 goroutines", "cpu-ns", "allocs")
 	rows := []struct{ name, label string }{
 		{"map", "Go map: lookup + copy into a buffer"},
 		{"map-alloc", "Go map: lookup + allocated copy"},
 		{"whycache-view", "whycache View: zero-copy + copy into a buffer"},
 		{"whycache-view-nocopy", "whycache View: zero-copy, reads one byte"},
+		{"whycache-pin-view", "whycache Pin.View: zero-copy + copy, 1 pin/1024"},
 		{"whycache-get", "whycache Get: allocated copy"},
 		{"bbolt", "bbolt: read tx per Get + copy into a buffer"},
 		{"bbolt-sharedtx", "bbolt: one read tx for all Gets + copy"},
@@ -97,7 +98,7 @@ func main() {
 	ns := func(impl, g string) float64 { return res.get("BenchmarkGet/"+impl+"/"+g, "ns/op") }
 	for _, r := range rows {
 		g1, g8 := "BenchmarkGet/"+r.name+"/g1", "BenchmarkGet/"+r.name+"/g8"
-		fmt.Printf("  %-40s %9s ns %8s %8s %9s ns %8s %8s\n", r.label,
+		fmt.Printf("  %-50s %9s ns %8s %8s %9s ns %8s %8s\n", r.label,
 			f(ns(r.name, "g1"), "%.1f"), f(res.get(g1, "cpu-ns/op"), "%.1f"), f(res.get(g1, "allocs/op"), "%.0f"),
 			f(ns(r.name, "g8"), "%.1f"), f(res.get(g8, "cpu-ns/op"), "%.1f"), f(res.get(g8, "allocs/op"), "%.0f"))
 	}
@@ -109,6 +110,7 @@ func main() {
 		fmt.Printf("  %-56s %10s %10s  %s: %s\n", label, f(r1, "%.2fx"), f(r8, "%.2fx"), target, verdict(ok(r1) && ok(r8), r1))
 	}
 	ratio("whycache View (copy) / map (copy)", "whycache-view", "map", "<= 1.5x", func(v float64) bool { return v <= 1.5 })
+	ratio("whycache Pin.View (copy) / map (copy)", "whycache-pin-view", "map", "<= 1.5x", func(v float64) bool { return v <= 1.5 })
 	cpuRatio := func(label, a, b string) {
 		ga, gb := "BenchmarkGet/"+a+"/", "BenchmarkGet/"+b+"/"
 		fmt.Printf("  %-56s %10s %10s  (CPU time)\n", label,

@@ -247,6 +247,43 @@ func BenchmarkGet(b *testing.B) {
 			reportCPU(b, cpu, b.N)
 		})
 	}
+	// Zero-copy lookups through a Pin taken for every 1024 lookups (a
+	// request's worth), in each goroutine.
+	pinned := func(b *testing.B, start int, next func() bool) {
+		p, err := f.r.Pin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 0, 256)
+		for i := start; next(); i++ {
+			if i&1023 == 0 {
+				p.Release()
+				if p, err = f.r.Pin(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := p.View(f.order[i&mask], func(v []byte) { buf = append(buf[:0], v...) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		p.Release()
+	}
+	b.Run("whycache-pin-view/g1", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		cpu := cpuTime()
+		n := 0
+		pinned(b, 0, func() bool { n++; return n <= b.N })
+		reportCPU(b, cpu, b.N)
+	})
+	b.Run("whycache-pin-view/g8", func(b *testing.B) {
+		var seq atomic.Int64
+		b.ReportAllocs()
+		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+		cpu := cpuTime()
+		b.RunParallel(func(pb *testing.PB) { pinned(b, int(seq.Add(1))*7919, pb.Next) })
+		reportCPU(b, cpu, b.N)
+	})
 	// bbolt with one read transaction for all lookups: its best case.
 	b.Run("bbolt-sharedtx/g1", func(b *testing.B) {
 		tx, err := f.db.Begin(false)
