@@ -92,26 +92,10 @@ func (c *Client) Pin() (*Pin, error) { return c.r.Pin() }
 func (c *Client) Len() int { return c.r.Len() }
 
 // Keys yields every key, in no particular order.
-func (c *Client) Keys() iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		for k := range c.r.All() {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
+func (c *Client) Keys() iter.Seq[[]byte] { return c.r.Keys() }
 
 // Values yields every value, in no particular order.
-func (c *Client) Values() iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		for _, v := range c.r.All() {
-			if !yield(v) {
-				return
-			}
-		}
-	}
-}
+func (c *Client) Values() iter.Seq[[]byte] { return c.r.Values() }
 
 // Items yields every key and value, in no particular order. The slices
 // yielded are copies the caller may keep.
