@@ -65,11 +65,11 @@ type agentWriter struct {
 
 // call is one write waiting for its result.
 type call struct {
-	req   agentapi.UpdateRequest
-	size  int64 // encoded size, estimated
-	id    uint64
-	err   error
-	done  chan struct{}
+	req  agentapi.UpdateRequest
+	size int64 // encoded size, estimated
+	id   uint64
+	err  error
+	done chan struct{}
 }
 
 func newAgentWriter(socket string, waitApply bool, timeout time.Duration) *agentWriter {
