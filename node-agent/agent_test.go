@@ -44,13 +44,13 @@ func TestAgentAppliesTheLog(t *testing.T) {
 		last = id
 	}
 	ta := start(t, dirConfig(t, logDir, "n1"))
-	ta.waitApplied(t, last)
+	ta.WaitApplied(t, last)
 	// Updates appended while the agent runs are applied too.
 	id, err := store.Append(t.Context(), []logstore.Op{logstore.Delete([]byte("k000")), logstore.Set([]byte("new"), []byte("v"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta.waitApplied(t, id)
+	ta.WaitApplied(t, id)
 	if err := equalMaps(readFile(t, ta.CachePath()), replay(t, store)); err != nil {
 		t.Fatalf("file differs from the log: %v", err)
 	}
@@ -118,7 +118,7 @@ func TestWriteAPI(t *testing.T) {
 		t.Errorf("oversized body: status %d, want 413", code)
 	}
 	// Only the successful updates reached the log and the file.
-	ta.waitApplied(t, lastOK)
+	ta.WaitApplied(t, lastOK)
 	got := readFile(t, ta.CachePath())
 	want := map[string]string{"a": "1", "e": "", "b": "2", "c": "3"}
 	if err := equalMaps(got, want); err != nil {
@@ -186,8 +186,8 @@ func TestRestartResumesFromTheFile(t *testing.T) {
 	cfg := dirConfig(t, logDir, "n1")
 	ta := start(t, cfg)
 	id1, _ := store.Append(t.Context(), []logstore.Op{logstore.Set([]byte("a"), []byte("1"))})
-	ta.waitApplied(t, id1)
-	ta.stop(t)
+	ta.WaitApplied(t, id1)
+	ta.Stop(t)
 	info, err := cachefile.Inspect(ta.CachePath())
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestRestartResumesFromTheFile(t *testing.T) {
 	if got := ta2.AppliedID(); got < id1 {
 		t.Fatalf("restarted agent starts at %d, want the file's %d (no reload from scratch)", got, id1)
 	}
-	ta2.waitApplied(t, id2)
+	ta2.WaitApplied(t, id2)
 	if v := ta2.metric(t, "whycache_agent_applied_updates_total"); v != "1" {
 		t.Errorf("restarted agent applied %s updates, want 1 (only the new one)", v)
 	}
@@ -212,7 +212,7 @@ func TestRestartResumesFromTheFile(t *testing.T) {
 func TestRefusesAFileFromAnotherLog(t *testing.T) {
 	cfg := dirConfig(t, t.TempDir(), "n1")
 	ta := start(t, cfg)
-	ta.stop(t)
+	ta.Stop(t)
 	// The same instance directory, pointed at a new log with another identity.
 	cfg.OpenStore = dirConfig(t, t.TempDir(), "n1").OpenStore
 	a, err := nodeagent.New(cfg)
@@ -244,8 +244,8 @@ func TestCorruptFileIsRebuilt(t *testing.T) {
 	cfg := dirConfig(t, logDir, "n1")
 	ta := start(t, cfg)
 	id, _ := store.Append(t.Context(), []logstore.Op{logstore.Set([]byte("a"), []byte("1")), logstore.Set([]byte("b"), []byte("2"))})
-	ta.waitApplied(t, id)
-	ta.stop(t)
+	ta.WaitApplied(t, id)
+	ta.Stop(t)
 	// Scribble over the header.
 	f, err := os.OpenFile(ta.CachePath(), os.O_WRONLY, 0)
 	if err != nil {
@@ -256,7 +256,7 @@ func TestCorruptFileIsRebuilt(t *testing.T) {
 	}
 	f.Close()
 	ta2 := start(t, cfg)
-	ta2.waitApplied(t, id)
+	ta2.WaitApplied(t, id)
 	if err := equalMaps(readFile(t, ta2.CachePath()), replay(t, store)); err != nil {
 		t.Fatal(err)
 	}
@@ -277,8 +277,8 @@ func TestBehindHorizonBootstraps(t *testing.T) {
 		}
 	}
 	id, _ := store.Latest(t.Context())
-	ta.waitApplied(t, id)
-	ta.stop(t)
+	ta.WaitApplied(t, id)
+	ta.Stop(t)
 	// While the node is down: delete b, overwrite a, and rewrite the
 	// history past the node, delete markers included.
 	store.Append(t.Context(), []logstore.Op{logstore.Delete([]byte("b"))})
@@ -287,7 +287,7 @@ func TestBehindHorizonBootstraps(t *testing.T) {
 		t.Fatal(err)
 	}
 	ta2 := start(t, cfg)
-	ta2.waitApplied(t, last)
+	ta2.WaitApplied(t, last)
 	if err := equalMaps(readFile(t, ta2.CachePath()), map[string]string{"a": "2", "c": "1"}); err != nil {
 		t.Fatalf("after bootstrap: %v", err)
 	}
@@ -321,7 +321,7 @@ func TestNewNodeReplaysARewrittenLogInPages(t *testing.T) {
 	cfg := dirConfig(t, logDir, "new")
 	cfg.PageOps = 2
 	ta := start(t, cfg)
-	ta.waitApplied(t, last)
+	ta.WaitApplied(t, last)
 	if err := equalMaps(readFile(t, ta.CachePath()), replay(t, store)); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestBatchAPI(t *testing.T) {
 	if br.Results[0].UpdateID == br.Results[3].UpdateID || !br.Results[3].Applied {
 		t.Errorf("results %+v and %+v: want distinct ids, the second applied", br.Results[0], br.Results[3])
 	}
-	ta.waitApplied(t, max(br.Results[0].UpdateID, br.Results[3].UpdateID))
+	ta.WaitApplied(t, max(br.Results[0].UpdateID, br.Results[3].UpdateID))
 	// The updates of a batch are independent: their ids say their order.
 	want := map[string]string{"c": "3"}
 	if br.Results[0].UpdateID > br.Results[3].UpdateID {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/whycache/whycache/internal/agenttest"
 	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/cachefile"
@@ -22,12 +23,9 @@ import (
 	"github.com/whycache/whycache/pkg/logstore/dirstore"
 )
 
-// testAgent is an agent running in this process for one test.
-type testAgent struct {
-	*nodeagent.Agent
-	cancel context.CancelFunc
-	done   chan error
-}
+// testAgent is an agent running in this process for one test, with helpers
+// to talk to it.
+type testAgent struct{ *agenttest.Agent }
 
 // dirConfig returns an agent configuration over a local-directory log.
 func dirConfig(t *testing.T, logDir, node string) nodeagent.Config {
@@ -46,50 +44,10 @@ func dirConfig(t *testing.T, logDir, node string) nodeagent.Config {
 	}
 }
 
-// start runs an agent until the test ends (or stop is called).
+// start runs an agent until the test ends (or Stop is called).
 func start(t *testing.T, cfg nodeagent.Config) *testAgent {
 	t.Helper()
-	a, err := nodeagent.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testAgent{Agent: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { ta.done <- a.Run(ctx) }()
-	select {
-	case <-a.Started():
-	case err := <-ta.done:
-		t.Fatalf("agent stopped during start-up: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not start within 30s")
-	}
-	t.Cleanup(func() { ta.stop(t) })
-	return ta
-}
-
-// stop stops the agent and checks that it stopped cleanly.
-func (ta *testAgent) stop(t *testing.T) {
-	t.Helper()
-	if ta.cancel == nil {
-		return
-	}
-	ta.cancel()
-	ta.cancel = nil
-	if err := <-ta.done; err != nil {
-		t.Errorf("agent Run: %v", err)
-	}
-}
-
-// waitApplied waits until the agent has applied id.
-func (ta *testAgent) waitApplied(t *testing.T, id uint64) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for ta.AppliedID() < id {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent applied %d, want %d", ta.AppliedID(), id)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return &testAgent{agenttest.Start(t, cfg)}
 }
 
 // post sends a raw write request to the agent's socket and returns the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/whycache/whycache/internal/agenttest"
 	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/cachefile"
@@ -28,26 +29,13 @@ func startInstance(t *testing.T) *instance {
 	t.Helper()
 	root := t.TempDir()
 	in := &instance{dir: filepath.Join(root, "node"), logDir: filepath.Join(root, "log")}
-	a, err := nodeagent.New(nodeagent.Config{
+	agenttest.Start(t, nodeagent.Config{
 		Dir: in.dir, NodeName: "node-1", CreateLog: true,
 		OpenStore: func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
 			return backends.Open(ctx, in.logDir, opts)
 		},
 		HeartbeatInterval: 10 * time.Millisecond,
 		Logger:            logr.Discard(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	<-a.Started()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
 	})
 	return in
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/whycache/whycache"
+	"github.com/whycache/whycache/internal/agenttest"
 	"github.com/whycache/whycache/pkg/agentapi"
 )
 
@@ -26,7 +27,7 @@ func newTwoNodes(t *testing.T, url string) *twoNodes {
 	root := t.TempDir()
 	for i := range n.dirs {
 		n.dirs[i] = filepath.Join(root, []string{"node-a", "node-b"}[i])
-		startInProc(t, agentConfig(t, n.dirs[i], url, filepath.Base(n.dirs[i])))
+		agenttest.Start(t, agentConfig(t, n.dirs[i], url, filepath.Base(n.dirs[i])))
 	}
 	n.clients[0] = openClient(t, n.dirs[0], whycache.WithApplyWait())
 	n.clients[1] = openClient(t, n.dirs[1])
@@ -176,7 +177,7 @@ func TestRecreatedCacheFileIsRebuilt(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
 		dir := filepath.Join(t.TempDir(), "node")
 		cfg := agentConfig(t, dir, url, "node")
-		a := startInProc(t, cfg)
+		a := agenttest.Start(t, cfg)
 		c := openClient(t, dir, whycache.WithApplyWait())
 		var last uint64
 		for _, k := range []string{"a", "b", "c"} {
@@ -190,11 +191,11 @@ func TestRecreatedCacheFileIsRebuilt(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
-		a.stop(t)
+		a.Stop(t)
 		if err := os.Remove(filepath.Join(dir, agentapi.CacheFileName)); err != nil {
 			t.Fatal(err)
 		}
-		startInProc(t, cfg)
+		agenttest.Start(t, cfg)
 		c2 := openClient(t, dir)
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()

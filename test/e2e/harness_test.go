@@ -77,13 +77,6 @@ func openStore(t *testing.T, url string) logstore.Store {
 	return s
 }
 
-// inProcAgent is an agent running in this process.
-type inProcAgent struct {
-	*nodeagent.Agent
-	cancel context.CancelFunc
-	done   chan error
-}
-
 // agentConfig configures an in-process agent for node name over url.
 func agentConfig(t *testing.T, dir, url, name string) nodeagent.Config {
 	return nodeagent.Config{
@@ -97,37 +90,6 @@ func agentConfig(t *testing.T, dir, url, name string) nodeagent.Config {
 		RetryInterval:     10 * time.Millisecond,
 		Cache:             cachefile.Options{NoSync: true},
 		Logger:            testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
-	}
-}
-
-func startInProc(t *testing.T, cfg nodeagent.Config) *inProcAgent {
-	t.Helper()
-	a, err := nodeagent.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ia := &inProcAgent{Agent: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { ia.done <- a.Run(ctx) }()
-	select {
-	case <-a.Started():
-	case err := <-ia.done:
-		t.Fatalf("agent %s: %v", cfg.NodeName, err)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("agent %s did not start", cfg.NodeName)
-	}
-	t.Cleanup(func() { ia.stop(t) })
-	return ia
-}
-
-func (ia *inProcAgent) stop(t *testing.T) {
-	if ia.cancel == nil {
-		return
-	}
-	ia.cancel()
-	ia.cancel = nil
-	if err := <-ia.done; err != nil {
-		t.Errorf("agent: %v", err)
 	}
 }
 

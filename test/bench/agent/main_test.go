@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/whycache/whycache/internal/agenttest"
 	"github.com/whycache/whycache/internal/testserver"
 	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/cachefile"
@@ -90,9 +91,9 @@ var allBackends = []backend{
 
 // startAgent runs an in-process agent for node name over url until the
 // benchmark ends.
-func startAgent(b *testing.B, dir, url, name string, onCommit func(int)) *nodeagent.Agent {
+func startAgent(b *testing.B, dir, url, name string) *agenttest.Agent {
 	b.Helper()
-	a, err := nodeagent.New(nodeagent.Config{
+	return agenttest.Start(b, nodeagent.Config{
 		Dir:       dir,
 		NodeName:  name,
 		CreateLog: true,
@@ -103,24 +104,6 @@ func startAgent(b *testing.B, dir, url, name string, onCommit func(int)) *nodeag
 		Cache:             cachefile.Options{NoSync: true},
 		Logger:            logr.Discard(),
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Started():
-	case err := <-done:
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	})
-	return a
 }
 
 // percentile returns the p-th percentile of sorted durations.

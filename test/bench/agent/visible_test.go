@@ -19,8 +19,8 @@ func BenchmarkWriteToVisible(b *testing.B) {
 			url := be.url(b)
 			root := b.TempDir()
 			dirA, dirB := filepath.Join(root, "a"), filepath.Join(root, "b")
-			startAgent(b, dirA, url, "a", nil)
-			startAgent(b, dirB, url, "b", nil)
+			startAgent(b, dirA, url, "a")
+			startAgent(b, dirB, url, "b")
 			ca, err := whycache.Open(dirA)
 			if err != nil {
 				b.Fatal(err)

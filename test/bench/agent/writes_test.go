@@ -19,7 +19,7 @@ func BenchmarkAckedWrites(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/clients=%d", be.name, clients), func(b *testing.B) {
 				url := be.url(b)
 				dir := filepath.Join(b.TempDir(), "node")
-				startAgent(b, dir, url, "node", nil)
+				startAgent(b, dir, url, "node")
 				c, err := whycache.Open(dir)
 				if err != nil {
 					b.Fatal(err)
