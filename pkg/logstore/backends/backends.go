@@ -158,8 +158,11 @@ func redactURL(rawURL string) string {
 		scheme, _, _ := strings.Cut(rawURL, ":")
 		return scheme + "://xxxxx"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if _, ok := u.User.Password(); !ok {
+		// Nothing to hide: return the input as it was, so that Redact
+		// is idempotent (url.URL.String normalises what it prints).
+		return rawURL
 	}
+	u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	return u.String()
 }

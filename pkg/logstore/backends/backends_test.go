@@ -68,6 +68,8 @@ func TestRedact(t *testing.T) {
 		{"mysql:app:s3:cr@et@tcp(127.0.0.1:3306)/whycache", "mysql:app:xxxxx@tcp(127.0.0.1:3306)/whycache"},
 		{"postgres://app:s3cret@db.example/whycache?sslmode=disable", "postgres://app:xxxxx@db.example/whycache?sslmode=disable"},
 		{"postgresql://app@db.example/whycache?password=s3cret", "postgresql://app@db.example/whycache?password=xxxxx"},
+		{"mYsql://", "mYsql://"}, // nothing to hide: unchanged, so Redact is idempotent
+		{"mysql:", "mysql:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

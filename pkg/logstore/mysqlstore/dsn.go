@@ -21,9 +21,12 @@ func RedactDSN(dsn string) string {
 	if err != nil {
 		return passwordRE.ReplaceAllString(dsn, "${1}:"+redacted+"@")
 	}
-	if cfg.Passwd != "" {
-		cfg.Passwd = redacted
+	if cfg.Passwd == "" {
+		// Nothing to hide: FormatDSN would fill in defaults, and a
+		// redaction must not rewrite what it does not hide.
+		return dsn
 	}
+	cfg.Passwd = redacted
 	return cfg.FormatDSN()
 }
 

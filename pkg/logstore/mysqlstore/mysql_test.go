@@ -110,6 +110,8 @@ func TestRedactDSN(t *testing.T) {
 		{"app:s3c:r@t@tcp(db:3306)/whycache", "app:xxxxx@tcp(db:3306)/whycache"},
 		{"app:s3cret@tcp(db:3306", "app:xxxxx@tcp(db:3306"},
 		{"app:s3cret@", "app:xxxxx@"},
+		{"", ""}, // nothing to hide: not re-formatted with defaults
+		{"app@/whycache", "app@/whycache"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dsn, func(t *testing.T) {

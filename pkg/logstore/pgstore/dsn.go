@@ -24,15 +24,22 @@ func RedactDSN(dsn string) string {
 	if err != nil {
 		return scheme(dsn) + "://" + redacted
 	}
+	hid := false
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), redacted)
+		hid = true
 	}
 	q := u.Query()
 	for _, k := range []string{"password", "sslpassword"} {
 		if q.Has(k) {
 			q.Set(k, redacted)
 			u.RawQuery = q.Encode()
+			hid = true
 		}
+	}
+	if !hid {
+		// Nothing to hide: keep the input as it was (String normalises).
+		return dsn
 	}
 	return u.String()
 }

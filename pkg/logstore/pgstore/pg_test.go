@@ -125,6 +125,7 @@ func TestRedactDSN(t *testing.T) {
 		{"postgresql://app@db/whycache?password=s3cret", "postgresql://app@db/whycache?password=xxxxx"},
 		{"postgres://app@db/whycache?sslpassword=s3cret&sslmode=verify-full", "postgres://app@db/whycache?sslmode=verify-full&sslpassword=xxxxx"},
 		{"postgres://db/whycache", "postgres://db/whycache"},
+		{"POSTGRES://db/whycache?b=1&a=2", "POSTGRES://db/whycache?b=1&a=2"}, // nothing to hide: unchanged
 		{"host=db user=app password=s3cret dbname=whycache", "host=db user=app password=xxxxx dbname=whycache"},
 		{"host=db password='s3 cret' dbname=whycache", "host=db password=xxxxx dbname=whycache"},
 		{"host=db password = s3cret", "host=db password = xxxxx"},
