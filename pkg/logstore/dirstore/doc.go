@@ -79,6 +79,9 @@
 //	                uvarint key length, key,
 //	                and for a set: uvarint value length, value
 //
+// A uvarint is encoding/binary's unsigned varint in its shortest form; a
+// padded one (0x80 0x00 for 0) makes the record corrupt.
+//
 // Ids increase strictly through a segment and across segments. A single-key
 // update costs 8 bytes of framing and 20 of body (id, time, counts, type;
 // a few more once the key or the value reaches 128 bytes) besides its key

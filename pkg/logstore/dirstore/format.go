@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/bits"
 	"time"
 
 	"github.com/whycache/whycache/pkg/logstore"
@@ -174,7 +175,9 @@ type decoder struct {
 
 func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	// Only the shortest encoding is valid: binary.Uvarint also accepts
+	// padded ones (0x80 0x00 for 0), which the encoder never writes.
+	if n <= 0 || n != (bits.Len64(v|1)+6)/7 {
 		d.fail()
 		return 0
 	}

@@ -2,7 +2,7 @@ package mysqlstore
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/go-sql-driver/mysql"
@@ -11,23 +11,31 @@ import (
 // redacted replaces passwords in DSNs that are logged or shown.
 const redacted = "xxxxx"
 
-// passwordRE finds the password of a DSN that does not parse:
-// user:password@ up to the last @ before the address.
-var passwordRE = regexp.MustCompile(`^([^:@/]*):.*@`)
-
 // RedactDSN returns dsn with its password replaced, for logs and errors.
+//
+// It splits the DSN where the driver's ParseDSN does, and changes nothing
+// else: the password is what lies between the first ':' and the last '@'
+// before the last '/' ([user[:password]@][net[(addr)]]/dbname). A DSN with
+// no '@' before its last '/' is malformed; then the last '@' of the whole
+// DSN ends the password, in case the password holds the '/'. Re-formatting
+// the parsed DSN instead would fill in defaults and, for odd addresses,
+// change it on each pass.
 func RedactDSN(dsn string) string {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return passwordRE.ReplaceAllString(dsn, "${1}:"+redacted+"@")
+	at := -1
+	if slash := strings.LastIndexByte(dsn, '/'); slash >= 0 {
+		at = strings.LastIndexByte(dsn[:slash], '@')
 	}
-	if cfg.Passwd == "" {
-		// Nothing to hide: FormatDSN would fill in defaults, and a
-		// redaction must not rewrite what it does not hide.
+	if at < 0 {
+		at = strings.LastIndexByte(dsn, '@')
+	}
+	if at < 0 {
 		return dsn
 	}
-	cfg.Passwd = redacted
-	return cfg.FormatDSN()
+	colon := strings.IndexByte(dsn[:at], ':')
+	if colon < 0 {
+		return dsn
+	}
+	return dsn[:colon+1] + redacted + dsn[at:]
 }
 
 // driverConfig parses dsn and sets what the store relies on: arguments

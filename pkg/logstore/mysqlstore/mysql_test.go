@@ -112,6 +112,9 @@ func TestRedactDSN(t *testing.T) {
 		{"app:s3cret@", "app:xxxxx@"},
 		{"", ""}, // nothing to hide: not re-formatted with defaults
 		{"app@/whycache", "app@/whycache"},
+		{"app:s3cret@tcp(a:b:c)/whycache", "app:xxxxx@tcp(a:b:c)/whycache"}, // kept as written, not re-formatted
+		{"app:s3/cret@tcp(db)", "app:xxxxx@tcp(db)"},                        // no database: the '/' is the password's
+		{"app:s3cret@tcp(db)/whycache?x=a@b/c", "app:xxxxx@b/c"},            // split as the driver splits it: last '/', then last '@'
 	}
 	for _, tt := range tests {
 		t.Run(tt.dsn, func(t *testing.T) {
