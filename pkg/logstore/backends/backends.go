@@ -151,7 +151,8 @@ func Redact(rawURL string) string {
 	return rawURL
 }
 
-// redactURL replaces the password of a URL, and of a password parameter.
+// redactURL replaces the password in the user information of a URL (the
+// MySQL driver has no password parameter).
 func redactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
