@@ -95,6 +95,10 @@ func (f *agentFlags) run(ctx context.Context) error {
 	if f.store == "" {
 		return fmt.Errorf("--store (or $WHYCACHE_STORE) is required")
 	}
+	// A bad URL is a clear error now, not one retry after another.
+	if _, err := backends.Parse(f.store); err != nil {
+		return err
+	}
 	cfg := f.cfg
 	cfg.Logger = log
 	url := f.store
