@@ -21,9 +21,13 @@ var urlForms = []func(user, pw, host, tail string) string{
 	func(u, p, h, t string) string { return "file://" + u + ":" + p + "@" + h + t },
 	func(u, p, h, t string) string { return "redis://" + u + ":" + p + "@" + h + t },
 	func(u, p, h, t string) string { return u + ":" + p + "@" + h + t },
-	func(u, p, h, t string) string { return "host=" + h + " user=" + u + " password=" + p + " dbname=db" + t },
+	func(u, p, h, t string) string {
+		return "host=" + h + " user=" + u + " password=" + p + " dbname=db" + t
+	},
 	func(u, p, h, t string) string { return "host=" + h + " password='" + p + "'" + t },
-	func(u, p, h, t string) string { return "postgres://" + u + "@" + h + "/db?sslmode=disable&password=" + p + t },
+	func(u, p, h, t string) string {
+		return "postgres://" + u + "@" + h + "/db?sslmode=disable&password=" + p + t
+	},
 }
 
 // unquotedKeywordValue is the form of urlForms with an unquoted password.
