@@ -21,9 +21,10 @@ import (
 // Agent keeps one instance's cache file up to date and serves its writes.
 // Create it with New and run it with Run.
 type Agent struct {
-	cfg     Config
-	log     logr.Logger
-	metrics *metrics
+	cfg      Config
+	log      logr.Logger
+	metrics  *metrics
+	inflight *inflight // bounds the write API's request bytes
 
 	// Set once Run has opened them; read-only afterwards.
 	store logstore.Store
@@ -60,6 +61,7 @@ func New(cfg Config) (*Agent, error) {
 		started:   make(chan struct{}),
 		appliedCh: make(chan struct{}),
 	}
+	a.inflight = newInflight(cfg.MaxInFlightBytes, a.metrics)
 	a.lastProgress.Store(time.Now().UnixNano())
 	a.healthAddr.Store("")
 	a.tcpAddr.Store("")

@@ -71,6 +71,25 @@ type Config struct {
 	// local apply.
 	WriteTimeout time.Duration
 
+	// MaxInFlightBytes bounds the request body bytes that the write API
+	// holds at once, across all requests and listeners: a request waits
+	// (up to WriteTimeout, then 503) until its body fits. The agent's
+	// memory for writes stays under about three times this (the body, its
+	// decoded keys and values, and the log store's copy); see docs/agent.md.
+	MaxInFlightBytes int64
+	// MaxWriteConns bounds the open connections to the write API (Unix
+	// socket and TCP together); more wait in the kernel's backlog.
+	MaxWriteConns int
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound how long a write
+	// client may take to send its request's headers, its whole request,
+	// and how long an idle keep-alive connection stays open.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownGrace bounds how long requests in progress may take once the
+	// agent is told to stop; their connections are closed after it.
+	ShutdownGrace time.Duration
+
 	// Logger receives the agent's structured logs.
 	Logger logr.Logger
 }
@@ -88,6 +107,12 @@ const (
 	DefaultBootstrapTimeout  = 30 * time.Minute
 	DefaultRetryInterval     = 250 * time.Millisecond
 	DefaultWriteTimeout      = 30 * time.Second
+	DefaultMaxInFlightBytes  = 64 << 20
+	DefaultMaxWriteConns     = 256
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultShutdownGrace     = 5 * time.Second
 )
 
 // withDefaults validates the configuration and fills in defaults.
@@ -112,11 +137,20 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.BootstrapTimeout, DefaultBootstrapTimeout)
 	setDefault(&c.RetryInterval, DefaultRetryInterval)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxInFlightBytes, DefaultMaxInFlightBytes)
+	setDefault(&c.MaxWriteConns, DefaultMaxWriteConns)
+	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&c.ReadTimeout, DefaultReadTimeout)
+	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&c.ShutdownGrace, DefaultShutdownGrace)
 	c.Limits = c.Limits.WithDefaults()
 	c.Cache.MaxKeySize = c.Limits.MaxKeySize
 	c.Cache.MaxValueSize = c.Limits.MaxValueSize
 	if c.Bootstrap == nil {
 		c.Bootstrap = ReplayBootstrapper{PageOps: c.PageOps, PageBytes: c.BatchBytes / 4}
+	}
+	if c.MaxInFlightBytes < 0 || c.MaxWriteConns < 0 {
+		return c, fmt.Errorf("agent config: MaxInFlightBytes (%d) and MaxWriteConns (%d) must be positive", c.MaxInFlightBytes, c.MaxWriteConns)
 	}
 	if c.PageOps < 0 || c.BatchOps < 0 || c.BatchBytes < 0 {
 		return c, fmt.Errorf("agent config: PageOps (%d), BatchOps (%d) and BatchBytes (%d) must be positive", c.PageOps, c.BatchOps, c.BatchBytes)

@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// shutdownGrace bounds how long in-flight requests may take once the agent
-// is told to stop.
-const shutdownGrace = 10 * time.Second
+// healthShutdownGrace bounds how long a health or metrics request may take
+// once the agent is told to stop.
+const healthShutdownGrace = 2 * time.Second
 
 // listeners are the agent's open listening sockets.
 type listeners struct {
@@ -76,15 +79,29 @@ func (l *listeners) listenWrites(a *Agent) error {
 }
 
 // serveWrites serves the write API on the listeners opened by listenWrites
-// until ctx ends.
+// until ctx ends. Its clients are bounded (connections, time to send a
+// request, bytes in flight) so that none can starve the health server, the
+// main loop or the node.
 func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
-	srv := &http.Server{Handler: a.writeHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           a.writeHandler(),
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.ReadTimeout + a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          httpErrorLog(a.log.WithName("write-api")),
+	}
 	lns := []net.Listener{l.unix}
 	if l.tcp != nil {
 		lns = append(lns, l.tcp)
 	}
-	return serve(ctx, srv, lns...)
+	return serve(ctx, srv, a.cfg.ShutdownGrace, a.log, limitListeners(a.cfg.MaxWriteConns, lns...)...)
 }
+
+// maxHeaderBytes bounds a write request's headers: they carry a content
+// type and, over TCP, a token.
+const maxHeaderBytes = 16 << 10
 
 // serveHealth serves /healthz, /readyz and /metrics until ctx ends.
 func (l *listeners) serveHealth(ctx context.Context, a *Agent) error {
@@ -92,13 +109,22 @@ func (l *listeners) serveHealth(ctx context.Context, a *Agent) error {
 	mux.HandleFunc("GET /healthz", a.probe(a.liveness))
 	mux.HandleFunc("GET /readyz", a.probe(a.readiness))
 	mux.Handle("GET /metrics", a.metricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return serve(ctx, srv, l.health)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadHeaderTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          httpErrorLog(a.log.WithName("health")),
+	}
+	return serve(ctx, srv, healthShutdownGrace, a.log, l.health)
 }
 
 // serve runs srv on the listeners until ctx ends, then shuts it down
-// gracefully.
-func serve(ctx context.Context, srv *http.Server, lns ...net.Listener) error {
+// gracefully: requests in progress get grace to finish, then their
+// connections are closed (a client that trickles its request must not hold
+// the agent's exit).
+func serve(ctx context.Context, srv *http.Server, grace time.Duration, log logr.Logger, lns ...net.Listener) error {
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()
@@ -108,12 +134,28 @@ func serve(ctx context.Context, srv *http.Server, lns ...net.Listener) error {
 		return fmt.Errorf("serve %s: %w", lns[0].Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down %s: %w", lns[0].Addr(), err)
+		log.Info("closing connections whose requests did not finish in time", "addr", lns[0].Addr().String(), "grace", grace)
+		if err := srv.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", lns[0].Addr(), err)
+		}
 	}
 	return nil
+}
+
+// httpErrorLog passes net/http's own messages (failed accepts, TLS and
+// protocol errors) to the structured logger.
+func httpErrorLog(log logr.Logger) *stdlog.Logger {
+	return stdlog.New(logWriter{log}, "", 0)
+}
+
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info("http server", "message", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // probe turns a check into an HTTP handler: 200 "ok", or 503 and the reason.

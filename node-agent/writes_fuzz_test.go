@@ -36,7 +36,10 @@ func FuzzDecodeUpdate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest("POST", agentapi.PathUpdates, bytes.NewReader(body))
 		var req agentapi.UpdateRequest
-		err := a.decodeBody(r, &req, a.maxUpdateBody())
+		release, err := a.readRequest(r, &req, a.maxUpdateBody())
+		if err == nil {
+			release()
+		}
 		var ops []logstore.Op
 		if err == nil {
 			ops, err = a.parseOps(req.Ops)
