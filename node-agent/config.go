@@ -38,7 +38,12 @@ type Config struct {
 	Bootstrap Bootstrapper
 
 	// TCPWriteAddr, when set, serves the write API on TCP too (host:port).
+	// It requires TCPWriteToken.
 	TCPWriteAddr string
+	// TCPWriteToken is the bearer token that every request over TCP must
+	// carry (Authorization: Bearer <token>). The Unix socket needs none:
+	// the directory's permissions decide who reaches it.
+	TCPWriteToken string
 	// HealthAddr is where /healthz, /readyz and /metrics are served
 	// (host:port); empty disables it.
 	HealthAddr string
@@ -115,6 +120,10 @@ const (
 	DefaultShutdownGrace     = 5 * time.Second
 )
 
+// minTokenLen is the shortest TCP write token accepted: 16 bytes, guessable
+// by no one.
+const minTokenLen = 16
+
 // withDefaults validates the configuration and fills in defaults.
 func (c Config) withDefaults() (Config, error) {
 	if c.Dir == "" {
@@ -125,6 +134,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.OpenStore == nil {
 		return c, errors.New("agent config: OpenStore is required")
+	}
+	if c.TCPWriteAddr != "" && len(c.TCPWriteToken) < minTokenLen {
+		return c, fmt.Errorf("agent config: writes over TCP need a token of at least %d bytes (--tcp-write-token-file)", minTokenLen)
 	}
 	setDefault(&c.LogName, DefaultLogName)
 	setDefault(&c.PageOps, DefaultPageOps)

@@ -84,7 +84,8 @@ func (l *listeners) listenWrites(a *Agent) error {
 // main loop or the node.
 func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
 	srv := &http.Server{
-		Handler:           a.writeHandler(),
+		Handler:           a.guard(a.writeHandler()),
+		ConnContext:       connContext,
 		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
 		ReadTimeout:       a.cfg.ReadTimeout,
 		WriteTimeout:      a.cfg.ReadTimeout + a.cfg.WriteTimeout,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
@@ -25,6 +26,7 @@ type agentFlags struct {
 	store     string
 	logFormat string
 	logLevel  int
+	tokenFile string
 }
 
 // NewAgentCommand returns the node agent's command: `whycache agent` and the
@@ -65,7 +67,8 @@ Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
 	fs.BoolVar(&c.CreateLog, "create-log", false, "create the log when it does not exist (otherwise wait for it)")
 	fs.StringVar(&c.NodeName, "node-name", hostname, "this node's name in the store's progress table (default: $NODE_NAME or the hostname)")
 	fs.StringVar(&c.HealthAddr, "health-addr", ":8081", "address for /healthz, /readyz and /metrics (empty disables)")
-	fs.StringVar(&c.TCPWriteAddr, "tcp-write-addr", "", "also serve the write API on this TCP address (off by default)")
+	fs.StringVar(&c.TCPWriteAddr, "tcp-write-addr", "", "also serve the write API on this TCP address (off by default; needs --tcp-write-token-file)")
+	fs.StringVar(&f.tokenFile, "tcp-write-token-file", "", "file holding the bearer token that writes over TCP must carry (at least 16 bytes; a mounted Secret)")
 	fs.IntVar(&c.PageOps, "page-ops", nodeagent.DefaultPageOps, "operations per read from the log")
 	fs.IntVar(&c.BatchOps, "batch-ops", nodeagent.DefaultBatchOps, "operations applied to the cache file at once while catching up")
 	fs.Int64Var(&c.BatchBytes, "batch-bytes", nodeagent.DefaultBatchBytes, "bytes of keys and values applied to the cache file at once (bounds the agent's memory)")
@@ -107,6 +110,13 @@ func (f *agentFlags) run(ctx context.Context) error {
 	}
 	cfg := f.cfg
 	cfg.Logger = log
+	if f.tokenFile != "" {
+		token, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return fmt.Errorf("read --tcp-write-token-file: %w", err)
+		}
+		cfg.TCPWriteToken = strings.TrimSpace(string(token))
+	}
 	url := f.store
 	cfg.OpenStore = func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
 		return backends.Open(ctx, url, opts)
