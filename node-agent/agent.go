@@ -90,6 +90,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("create instance directory: %w", err)
 	}
+	lock, err := lockInstance(a.cfg.Dir, a.cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	servers, err := a.listen()
 	if err != nil {
 		return err

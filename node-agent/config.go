@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -40,6 +41,12 @@ type Config struct {
 	// TCPWriteAddr, when set, serves the write API on TCP too (host:port).
 	// It requires TCPWriteToken.
 	TCPWriteAddr string
+	// SocketMode is the write socket's permission bits; SocketGroup, when
+	// set (a group name or id), its group. The default, 0666, lets pods
+	// running as any user write; 0660 with a group limits writers to that
+	// group's members.
+	SocketMode  os.FileMode
+	SocketGroup string
 	// TCPWriteToken is the bearer token that every request over TCP must
 	// carry (Authorization: Bearer <token>). The Unix socket needs none:
 	// the directory's permissions decide who reaches it.
@@ -118,6 +125,7 @@ const (
 	DefaultReadTimeout       = time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultShutdownGrace     = 5 * time.Second
+	DefaultSocketMode        = os.FileMode(0o666)
 )
 
 // minTokenLen is the shortest TCP write token accepted: 16 bytes, guessable
@@ -155,6 +163,8 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.ReadTimeout, DefaultReadTimeout)
 	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&c.ShutdownGrace, DefaultShutdownGrace)
+	setDefault(&c.SocketMode, DefaultSocketMode)
+	c.Cache.LockOwner = "node " + c.NodeName
 	c.Limits = c.Limits.WithDefaults()
 	c.Cache.MaxKeySize = c.Limits.MaxKeySize
 	c.Cache.MaxValueSize = c.Limits.MaxValueSize

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,10 +62,9 @@ func (l *listeners) listenWrites(a *Agent) error {
 	if err != nil {
 		return fmt.Errorf("listen on write socket: %w", err)
 	}
-	// Pods run as any user: anyone who can reach the directory may write.
-	if err := os.Chmod(sock, 0o666); err != nil {
+	if err := setSocketAccess(sock, a.cfg.SocketMode, a.cfg.SocketGroup); err != nil {
 		u.Close()
-		return fmt.Errorf("chmod write socket: %w", err)
+		return err
 	}
 	l.unix = u
 	if a.cfg.TCPWriteAddr != "" {
@@ -187,4 +188,34 @@ func (a *Agent) metricsHandler() http.Handler {
 		a.metrics.ready.Set(ready)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// setSocketAccess gives the write socket its group and mode. By default
+// pods run as any user, so anyone who can reach the directory may write.
+func setSocketAccess(sock string, mode os.FileMode, group string) error {
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(sock, -1, gid); err != nil {
+			return fmt.Errorf("give write socket to group %s: %w", group, err)
+		}
+	}
+	if err := os.Chmod(sock, mode.Perm()); err != nil {
+		return fmt.Errorf("chmod write socket: %w", err)
+	}
+	return nil
+}
+
+// lookupGroup returns the id of a group given by name or id.
+func lookupGroup(group string) (int, error) {
+	if gid, err := strconv.Atoi(group); err == nil {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, fmt.Errorf("socket group: %w", err)
+	}
+	return strconv.Atoi(g.Gid)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -22,11 +23,12 @@ import (
 // agentFlags are the node agent's flags; each has a WHYCACHE_* environment
 // variable too (the controller sets those).
 type agentFlags struct {
-	cfg       nodeagent.Config
-	store     string
-	logFormat string
-	logLevel  int
-	tokenFile string
+	cfg        nodeagent.Config
+	store      string
+	logFormat  string
+	logLevel   int
+	tokenFile  string
+	socketMode string
 }
 
 // NewAgentCommand returns the node agent's command: `whycache agent` and the
@@ -68,6 +70,8 @@ Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
 	fs.StringVar(&c.NodeName, "node-name", hostname, "this node's name in the store's progress table (default: $NODE_NAME or the hostname)")
 	fs.StringVar(&c.HealthAddr, "health-addr", ":8081", "address for /healthz, /readyz and /metrics (empty disables)")
 	fs.StringVar(&c.TCPWriteAddr, "tcp-write-addr", "", "also serve the write API on this TCP address (off by default; needs --tcp-write-token-file)")
+	fs.StringVar(&f.socketMode, "socket-mode", "0666", "permission bits of the write socket, in octal (0660 with --socket-group limits writers to a group)")
+	fs.StringVar(&c.SocketGroup, "socket-group", "", "group (name or id) of the write socket")
 	fs.StringVar(&f.tokenFile, "tcp-write-token-file", "", "file holding the bearer token that writes over TCP must carry (at least 16 bytes; a mounted Secret)")
 	fs.IntVar(&c.PageOps, "page-ops", nodeagent.DefaultPageOps, "operations per read from the log")
 	fs.IntVar(&c.BatchOps, "batch-ops", nodeagent.DefaultBatchOps, "operations applied to the cache file at once while catching up")
@@ -110,6 +114,11 @@ func (f *agentFlags) run(ctx context.Context) error {
 	}
 	cfg := f.cfg
 	cfg.Logger = log
+	mode, err := strconv.ParseUint(f.socketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return fmt.Errorf("--socket-mode %q: want octal permission bits such as 0660", f.socketMode)
+	}
+	cfg.SocketMode = os.FileMode(mode)
 	if f.tokenFile != "" {
 		token, err := os.ReadFile(f.tokenFile)
 		if err != nil {

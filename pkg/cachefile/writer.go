@@ -13,7 +13,8 @@ import (
 )
 
 // A Writer applies batches of operations to a cache file. There is exactly
-// one per file: OpenWriter takes an exclusive flock on path + ".lock", so a
+// one per file: OpenWriter takes an exclusive flock on a lock file in the
+// private directory beside it (PrivateDirName), so a
 // second writer, in this process or another, fails with ErrLocked.
 //
 // A Writer's methods may be called from several goroutines; they run one at
@@ -91,7 +92,7 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockFile(path + ".lock")
+	lock, err := takeLock(path, opts.LockOwner)
 	if err != nil {
 		return nil, fmt.Errorf("open cache file writer: %w", err)
 	}
@@ -105,6 +106,11 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 
 // open brings the file at w.path into service, with the lock held.
 func (w *Writer) open() error {
+	// Temporary files live in the private directory (older writers left
+	// them beside the file).
+	if err := removeTemps(privateTemp(w.path)); err != nil {
+		return err
+	}
 	if err := removeTemps(w.path); err != nil {
 		return err
 	}
