@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/dirstore"
 )
@@ -296,4 +298,118 @@ func appendKV(t *testing.T, s logstore.Store, k, v string) uint64 {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestFileChangedUnderTheAgent removes, replaces and truncates the cache
+// file under a running agent: it goes not ready, says why, and puts back a
+// file with everything applied, which readers that open the path anew see,
+// updates applied since included.
+func TestFileChangedUnderTheAgent(t *testing.T) {
+	remove := func(t *testing.T, path string) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(t *testing.T, path string)
+		metric string
+		quiet  bool // no updates after the change: the periodic check finds it
+	}{
+		{"removed while the log is quiet", remove, `whycache_agent_file_changed_total{state="missing"}`, true},
+		{"removed", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, `whycache_agent_file_changed_total{state="missing"}`, false},
+		{"replaced", func(t *testing.T, path string) {
+			other := filepath.Join(filepath.Dir(path), "other")
+			if err := os.WriteFile(other, []byte("not a cache file"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(other, path); err != nil {
+				t.Fatal(err)
+			}
+		}, `whycache_agent_file_changed_total{state="replaced"}`, false},
+		{"truncated", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 4096); err != nil {
+				t.Fatal(err)
+			}
+		}, `whycache_agent_file_unusable_total{reason="file-truncated"}`, false},
+		{"truncated to nothing", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}, `whycache_agent_file_unusable_total{reason="file-truncated"}`, false},
+		{"overwritten in place", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(make([]byte, 128), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, `whycache_agent_file_unusable_total{reason="file-overwritten"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logDir := t.TempDir()
+			store := openLog(t, logDir)
+			cfg := dirConfig(t, logDir, "n1")
+			cfg.CheckInterval = time.Hour // only updates make it look
+			if tt.quiet {
+				cfg.CheckInterval = 20 * time.Millisecond
+			}
+			ta := start(t, cfg)
+			var id uint64
+			for i := range 50 {
+				id = appendKV(t, store, fmt.Sprint("k", i), "v")
+			}
+			ta.WaitApplied(t, id)
+			waitReady(t, ta)
+			// A reader that has the file open follows it to the new one,
+			// unless the content under it is gone (a truncated mapping is
+			// not safe to read).
+			var reader *cachefile.Reader
+			if !strings.HasPrefix(tt.metric, "whycache_agent_file_unusable_total") {
+				var err error
+				if reader, err = cachefile.Open(ta.CachePath()); err != nil {
+					t.Fatal(err)
+				}
+				defer reader.Close()
+			}
+			tt.change(t, ta.CachePath())
+			if !tt.quiet {
+				id = appendKV(t, store, "after", "v")
+			}
+			metricAtLeast(t, ta, tt.metric, 1)
+			ta.WaitApplied(t, id)
+			waitReady(t, ta)
+			want := replay(t, store)
+			waitFor(t, "a whole file at the path", func() bool {
+				return equalMaps(readFileOrEmpty(ta.CachePath()), want) == nil
+			})
+			if reader != nil {
+				waitFor(t, "the open reader to see the update applied after the change", func() bool {
+					_, err := reader.Get([]byte("after"))
+					return tt.quiet || err == nil
+				})
+			}
+		})
+	}
+}
+
+// readFileOrEmpty is readFile for a path that may hold no usable file yet.
+func readFileOrEmpty(path string) map[string]string {
+	m := map[string]string{}
+	r, err := cachefile.Open(path)
+	if err != nil {
+		return m
+	}
+	defer r.Close()
+	for k, v := range r.All() {
+		m[string(k)] = string(v)
+	}
+	return m
 }
