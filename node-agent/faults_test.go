@@ -261,6 +261,11 @@ func TestLogRestoredUnderARunningAgent(t *testing.T) {
 					t.Fatalf("write after the restore got id %d; the test wants a reused id (<= %d)", ur.UpdateID, id)
 				}
 				last = ur.UpdateID
+				// Read-your-writes: once acknowledged as applied, it is in
+				// the file on this node.
+				if got := readFileOrEmpty(ta.CachePath()); !ur.Applied || got["d"] != "new" {
+					t.Fatalf("write %d acknowledged (applied=%v), but the file holds %v", ur.UpdateID, ur.Applied, got)
+				}
 			} else {
 				for _, k := range []string{"d", "e", "f"} {
 					last = appendKV(t, store, k, "new")
