@@ -51,23 +51,34 @@ func (g *globals) verifyReplay(ctx context.Context, path string) (replayResult, 
 		return replayResult{}, err
 	}
 	defer store.Close()
-	var res replayResult
 	for try := 1; ; try++ {
-		res, err = verifyOnce(ctx, r, store)
-		// A difference in keys that changed meanwhile can come from a
-		// history rewrite that passed the file's applied id while it ran;
-		// a real difference stays.
-		again := errors.Is(err, errMoved) || errors.Is(err, ErrMismatch) && res.latest > res.through
+		res, err := verifyOnce(ctx, r, store)
+		again, err := verdict(try, res, err)
 		if !again || ctx.Err() != nil {
 			return res, err
 		}
-		if try == verifyTries {
-			if errors.Is(err, errMoved) {
-				return res, fmt.Errorf("%w: %d tries: %w", ErrNotQuiet, try, err)
-			}
-			return res, err
-		}
 	}
+}
+
+// verdict decides, after try number try of verifyOnce, whether to try again
+// and otherwise what to report. A try that found no consistent point is
+// tried again, and reported as ErrNotQuiet when none is left. A difference
+// found while the node moved is tried again too: in keys that changed
+// meanwhile it can come from a history rewrite that passed the file's
+// applied id while it ran, which the next try does not see; a real
+// difference stays. A difference found on a quiet node is final.
+func verdict(try int, res replayResult, err error) (again bool, final error) {
+	moved := errors.Is(err, errMoved)
+	if !moved && !(errors.Is(err, ErrMismatch) && res.latest > res.through) {
+		return false, err
+	}
+	if try < verifyTries {
+		return true, err
+	}
+	if moved {
+		return false, fmt.Errorf("%w: %d tries: %w", ErrNotQuiet, try, err)
+	}
+	return false, err
 }
 
 // verifyOnce reads the file's applied id A, then its keys, then the log's

@@ -218,3 +218,44 @@ func TestReplayWindowCompare(t *testing.T) {
 }
 
 func set(k, v string) logstore.Op { return logstore.Set([]byte(k), []byte(v)) }
+
+func TestVerifyVerdict(t *testing.T) {
+	moved := fmt.Errorf("%w: the file's applied id went back", errMoved)
+	mismatch := fmt.Errorf("%w: key k differs", ErrMismatch)
+	other := errors.New("store unreachable")
+	quiet, busy := replayResult{through: 7, latest: 7}, replayResult{through: 7, latest: 9}
+	tests := []struct {
+		name      string
+		try       int
+		res       replayResult
+		err       error
+		wantAgain bool
+		want      error // the final error matches it; nil: no error
+		notWant   error // and does not match it
+	}{
+		{name: "equal", try: 1, res: busy},
+		{name: "quiet mismatch is final", try: 1, res: quiet, err: mismatch, want: ErrMismatch, notWant: ErrNotQuiet},
+		{name: "busy mismatch again", try: 1, res: busy, err: mismatch, wantAgain: true},
+		{name: "busy mismatch at the last try", try: verifyTries, res: busy, err: mismatch, want: ErrMismatch, notWant: ErrNotQuiet},
+		{name: "moved again", try: verifyTries - 1, res: busy, err: moved, wantAgain: true},
+		{name: "moved at the last try", try: verifyTries, res: busy, err: moved, want: ErrNotQuiet, notWant: ErrMismatch},
+		{name: "other errors are final", try: 1, res: busy, err: other, want: other},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			again, err := verdict(tt.try, tt.res, tt.err)
+			if again != tt.wantAgain {
+				t.Fatalf("again = %v, want %v", again, tt.wantAgain)
+			}
+			if again {
+				return
+			}
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+			if tt.notWant != nil && errors.Is(err, tt.notWant) {
+				t.Fatalf("error %v matches %v", err, tt.notWant)
+			}
+		})
+	}
+}

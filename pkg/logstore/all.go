@@ -49,6 +49,9 @@ const maxReplayStarts = 10
 // store returned them; the caller may keep them.
 func All(ctx context.Context, s Store, opts AllOptions) iter.Seq2[Update, error] {
 	return func(yield func(Update, error) bool) {
+		if opts.Through > 0 && opts.Through <= opts.After {
+			return
+		}
 		c := &cursor{s: s, pos: opts.After, maxOps: opts.PageOps}
 		if err := c.start(ctx); err != nil {
 			yield(Update{}, err)

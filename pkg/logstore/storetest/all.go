@@ -136,6 +136,10 @@ func testAllFollow(t *testing.T, s logstore.Store, last uint64) {
 	if err != nil || len(got2) != 2 || got2[1].ID != got[1].ID {
 		t.Fatalf("follow through %d: %d updates, %v", got[1].ID, len(got2), err)
 	}
+	// A bound at or below the start ends it before it waits.
+	if got3, err := collect(t.Context(), s, logstore.AllOptions{After: got[2].ID, Through: got[1].ID, Follow: true}, nil); err != nil || len(got3) != 0 {
+		t.Fatalf("follow after %d through %d: %d updates, %v", got[2].ID, got[1].ID, len(got3), err)
+	}
 }
 
 // collect runs logstore.All, calling each (when set) with the updates so far
