@@ -36,13 +36,13 @@ const maxReplayStarts = 10
 // [Store.ReadReplay] under the horizon it began with, so that it passes the
 // positions below the horizon that a plain Read refuses.
 //
-// A rewrite that raises the horizon while the iteration runs is handled as
-// far as it safely can be. Up to the position the iteration has reached,
-// it goes on by itself; before the first update, it begins again under the
-// new horizon. Above that position, the updates it yielded may miss a
-// delete marker that the rewrite removed, so it yields an error matching
-// [ErrBehindHorizon] and stops; a caller that builds state from the updates
-// drops that state and starts again from 0. From After > 0 below the horizon, it yields that
+// A rewrite may raise the horizon while the iteration runs. To a point the
+// iteration has passed, that does no harm and it goes on; before the first
+// update, it begins again under the new horizon. Above the position it has
+// reached, the updates it yielded may miss a delete marker that the
+// rewrite removed, so it yields an error matching [ErrBehindHorizon] and
+// stops: a caller that builds state from the updates drops that state and
+// starts again from 0. From After > 0 below the horizon, it yields that
 // error at once: such a reader must bootstrap from a snapshot.
 //
 // The iteration stops after yielding an error. Updates are yielded as the
