@@ -22,11 +22,16 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	var failures int
 	var logged time.Time
 	for {
-		err := a.heartbeat(ctx)
+		var err error
+		wait := a.cfg.HeartbeatInterval
+		if a.heartbeatDue() {
+			err = a.heartbeat(ctx)
+		} else {
+			wait = min(wait, a.cfg.CheckInterval) // look again soon
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		wait := a.cfg.HeartbeatInterval
 		switch {
 		case err != nil:
 			failures++
@@ -50,6 +55,14 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// heartbeatDue reports whether the applied id is worth recording: only once
+// the file has been reconciled with the log and caught up, and not while it
+// is found unusable (its applied id may be one the log no longer has).
+func (a *Agent) heartbeatDue() bool {
+	f, _ := a.fault.Load().(string)
+	return a.synced.Load() && f == ""
 }
 
 // heartbeat records this node's applied id in the store.
