@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
@@ -405,4 +406,63 @@ func readFileOrEmpty(path string) map[string]string {
 		m[string(k)] = string(v)
 	}
 	return m
+}
+
+// listedSnapshots is a snapshot source for the agent's decision: it offers
+// a "snapshot" at the log's head once the test says so, made by a real
+// replay of the log (the S3 source is tested with its own package).
+type listedSnapshots struct {
+	offer    *atomic.Bool
+	installs *atomic.Int64
+}
+
+func (s listedSnapshots) NewestSnapshot(ctx context.Context, store logstore.Store) (uint64, bool, error) {
+	if !s.offer.Load() {
+		return 0, false, nil
+	}
+	head, err := store.Latest(ctx)
+	return head, err == nil, err
+}
+
+func (s listedSnapshots) Bootstrap(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options) (string, error) {
+	s.installs.Add(1)
+	return nodeagent.ReplayBootstrapper{}.Bootstrap(ctx, store, dir, opts)
+}
+
+// TestNewNodeWaitsForASnapshotAboveTheHorizon: a node joining a log whose
+// history was rewritten, with a snapshot source that has nothing yet, does
+// not replay the log: it waits, not ready, and says why; once a snapshot is
+// offered it installs it and tails on.
+func TestNewNodeWaitsForASnapshotAboveTheHorizon(t *testing.T) {
+	logDir := t.TempDir()
+	store := openLog(t, logDir)
+	appendKV(t, store, "a", "1")
+	if _, err := store.Append(t.Context(), []logstore.Op{logstore.Delete([]byte("a"))}); err != nil {
+		t.Fatal(err)
+	}
+	last := appendKV(t, store, "b", "1")
+	if _, err := store.Rewrite(t.Context(), logstore.RewriteOptions{Through: last, DeleteLimit: last}); err != nil {
+		t.Fatal(err)
+	}
+	var offer atomic.Bool
+	var installs atomic.Int64
+	cfg := dirConfig(t, logDir, "new")
+	cfg.Bootstrap = listedSnapshots{&offer, &installs}
+	ta := start(t, cfg)
+	metricAtLeast(t, ta, `whycache_agent_file_decisions_total{action="wait",reason="new"}`, 1)
+	if code, body := ta.get(t, "/readyz"); code == http.StatusOK {
+		t.Fatalf("/readyz = 200 (%s) while waiting for a snapshot", body)
+	}
+	if ta.AppliedID() != 0 || installs.Load() != 0 {
+		t.Fatalf("waiting agent at update %d after %d installs; want 0, 0", ta.AppliedID(), installs.Load())
+	}
+	offer.Store(true)
+	ta.WaitApplied(t, last)
+	waitReady(t, ta)
+	if err := equalMaps(readFile(t, ta.CachePath()), map[string]string{"b": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := ta.metric(t, `whycache_agent_file_decisions_total{action="snapshot",reason="new"}`); v != "1" {
+		t.Errorf("snapshot decisions = %q, want 1", v)
+	}
 }

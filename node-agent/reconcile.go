@@ -94,6 +94,14 @@ func (a *Agent) install(ctx context.Context, b Bootstrapper, d startDecision) er
 	if err := a.bootstrap(ctx, b, d.Reason); err != nil {
 		return err
 	}
+	// A snapshot taken before the log was restored may be ahead of it.
+	head, err := a.store.Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("read the log's head: %w", err)
+	}
+	if applied := a.w.UpdateID(); applied > head {
+		return fmt.Errorf("the installed file holds update %d, past the log's head %d", applied, head)
+	}
 	return a.setTip(ctx, a.w.UpdateID(), true)
 }
 

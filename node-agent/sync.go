@@ -33,7 +33,9 @@ func (a *Agent) syncLoop(ctx context.Context) error {
 		if errors.Is(err, errRefused) {
 			return err
 		}
-		if r := faultReason(err); r != "" {
+		// A fault found while tailing rebuilds at once; a rebuild that fails
+		// (whatever its error) is retried with backoff below.
+		if r := faultReason(err); r != "" && reconciled {
 			// Rebuild at once: the file is wrong, not the store.
 			a.log.Error(err, "cache file is unusable; rebuilding it", "reason", r, "appliedID", a.applied.Load())
 			a.metrics.faults.WithLabelValues(r).Inc()
