@@ -20,15 +20,15 @@ import (
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
-// gatedStore holds every Append until the gate opens, counting those that
+// appendGate holds every Append until the gate opens, counting those that
 // wait.
-type gatedStore struct {
+type appendGate struct {
 	logstore.Store
 	gate    chan struct{}
 	waiting atomic.Int64
 }
 
-func (s *gatedStore) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
+func (s *appendGate) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 	s.waiting.Add(1)
 	defer s.waiting.Add(-1)
 	select {
@@ -70,7 +70,7 @@ func TestInFlightBytesBounded(t *testing.T) {
 	cfg := dirConfig(t, t.TempDir(), "node")
 	cfg.Limits = logstore.Limits{MaxValueSize: valueSize, MaxUpdateSize: valueSize + 64}
 	cfg.MaxInFlightBytes = bound
-	store := &gatedStore{gate: make(chan struct{})}
+	store := &appendGate{gate: make(chan struct{})}
 	open := cfg.OpenStore
 	cfg.OpenStore = func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
 		s, err := open(ctx, opts)
