@@ -180,7 +180,12 @@ func (a *Agent) openStore(ctx context.Context) (logstore.Store, error) {
 			return nil, fmt.Errorf("open log store: %w", err)
 		}
 		a.metrics.storeErrors.Inc()
-		a.log.Error(err, "cannot open log store; retrying", "retryIn", b.peek())
+		if errors.Is(err, logstore.ErrNotFound) && !a.cfg.CreateLog {
+			a.log.Info("the log does not exist yet; waiting for it to be created (or start the agent with --create-log)",
+				"log", a.cfg.LogName, "error", err.Error(), "retryIn", b.peek())
+		} else {
+			a.log.Error(err, "cannot open log store; retrying", "retryIn", b.peek())
+		}
 		if err := b.sleep(ctx); err != nil {
 			return nil, err
 		}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/funcr"
 
 	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/cachefile"
@@ -59,5 +63,35 @@ func TestSocketGroupAndMode(t *testing.T) {
 	defer cancel()
 	if err := ag.Run(ctx); err == nil || !strings.Contains(err.Error(), "socket group") {
 		t.Errorf("unknown group: Run = %v, want a socket group error", err)
+	}
+}
+
+// TestMissingLogHint starts an agent on a log that does not exist, without
+// CreateLog: it waits, and says how to create the log.
+func TestMissingLogHint(t *testing.T) {
+	cfg := dirConfig(t, t.TempDir()+"/no-log", "node")
+	cfg.CreateLog = false
+	var mu sync.Mutex
+	var lines []string
+	cfg.Logger = funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{})
+	a, err := nodeagent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	poll(t, "the hint to use --create-log", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "--create-log") })
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
 	}
 }

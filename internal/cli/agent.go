@@ -140,8 +140,16 @@ func (f *agentFlags) run(ctx context.Context) error {
 	return a.Run(ctx)
 }
 
-// newLogger returns a zap-backed logr.Logger.
+// newLogger returns a zap-backed logr.Logger that writes to stderr.
 func newLogger(format string, verbosity int) (logr.Logger, error) {
+	return newLoggerTo(format, verbosity, nil)
+}
+
+// newLoggerTo returns a zap-backed logr.Logger that writes to out (nil:
+// stderr). It prints no stack traces: an error the agent logs is an
+// expected condition (a store down, a log not created yet) that it retries,
+// and a stack trace on each retry buries the message.
+func newLoggerTo(format string, verbosity int, out zapcore.WriteSyncer) (logr.Logger, error) {
 	var zc zap.Config
 	switch format {
 	case "json":
@@ -153,7 +161,16 @@ func newLogger(format string, verbosity int) (logr.Logger, error) {
 	}
 	zc.Level = zap.NewAtomicLevelAt(zapcore.Level(-verbosity))
 	zc.Sampling = nil
-	z, err := zc.Build()
+	zc.DisableStacktrace = true
+	var opts []zap.Option
+	if out != nil {
+		enc := zapcore.NewJSONEncoder(zc.EncoderConfig)
+		if format == "console" {
+			enc = zapcore.NewConsoleEncoder(zc.EncoderConfig)
+		}
+		opts = append(opts, zap.WrapCore(func(zapcore.Core) zapcore.Core { return zapcore.NewCore(enc, out, zc.Level) }))
+	}
+	z, err := zc.Build(opts...)
 	if err != nil {
 		return logr.Discard(), fmt.Errorf("build logger: %w", err)
 	}
