@@ -210,6 +210,7 @@ func (a *Agent) openCache() (*cachefile.Writer, error) {
 			return nil, fmt.Errorf("move unusable cache file aside: %w (after: %w)", rerr, err)
 		}
 		a.metrics.bootstraps.WithLabelValues("corrupt").Inc()
+		a.pruneAside()
 		a.opened = fileCorrupt
 		w, err = cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
 	}
