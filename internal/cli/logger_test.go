@@ -30,3 +30,22 @@ func TestLoggerPrintsNoStackTraces(t *testing.T) {
 		})
 	}
 }
+
+func TestErrorLine(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"whycache", errors.New("whycache: write: whycache: writes unavailable: dial unix"), "whycache: write: writes unavailable: dial unix"},
+		{"whycache", errors.New("open log store: logstore: not found"), "whycache: open log store: logstore: not found"},
+		{"whycache-agent", errors.New("whycache: client closed"), "whycache-agent: client closed"},
+		{"whycache-agent", errors.New("whycache-agent: x: whycache-agent: y"), "whycache-agent: x: y"},
+		{"whycache", errors.New(`get "my whycache: key": not found`), `whycache: get "my whycache: key": not found`},
+	}
+	for _, tt := range tests {
+		if got := errorLine(tt.name, tt.err); got != tt.want {
+			t.Errorf("errorLine(%q, %q) = %q, want %q", tt.name, tt.err, got, tt.want)
+		}
+	}
+}

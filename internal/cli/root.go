@@ -71,10 +71,23 @@ func Main(cmd *cobra.Command) {
 	ctx, stop := signalContext()
 	defer stop()
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", cmd.Name(), err)
+		fmt.Fprintln(os.Stderr, errorLine(cmd.Name(), err))
 		stop()
 		os.Exit(1)
 	}
+}
+
+// errorLine is how a command reports its error: its name, then the
+// message with the package prefixes that wrapping repeats ("whycache:
+// write: whycache: writes unavailable") said once.
+func errorLine(name string, err error) string {
+	msg := err.Error()
+	for _, p := range []string{name + ": ", "whycache: "} {
+		// Only where a prefix begins a message of the chain: at the start,
+		// or after the ": " that wrapping puts.
+		msg = strings.TrimPrefix(strings.ReplaceAll(msg, ": "+p, ": "), p)
+	}
+	return name + ": " + msg
 }
 
 // bindEnv sets every flag that was not given on the command line from its
