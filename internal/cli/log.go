@@ -99,22 +99,30 @@ func newLogLatestCommand(g *globals) *cobra.Command {
 }
 
 func newLogNodesCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	staleAfter := defaultStaleAfter
+	cmd := &cobra.Command{
 		Use:   "nodes",
-		Short: "List the nodes that follow the log, with their applied id and last heartbeat",
-		Args:  cobra.NoArgs,
+		Short: "List the nodes that follow the log: applied id, lag, last heartbeat and its age",
+		Long: `nodes lists the nodes that follow the log, with the last update id each has
+applied, its lag (updates in the log it has not applied), its last heartbeat
+and how old it is. A node whose heartbeat is older than --stale-after is
+stale: its agent is down or cannot reach the store.`,
+		Args: cobra.NoArgs,
 		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
+			latest, err := store.Latest(ctx)
+			if err != nil {
+				return err
+			}
 			nodes, err := store.Nodes(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.out, "NODE\tAPPLIED\tHEARTBEAT\n")
-			for _, n := range nodes {
-				fmt.Fprintf(g.out, "%s\t%d\t%s\n", n.Node, n.AppliedID, n.Heartbeat.UTC().Format(time.RFC3339))
-			}
+			printNodes(g.out, latest, nodeRows(nodes, latest, time.Now(), staleAfter))
 			return nil
 		}),
 	}
+	cmd.Flags().DurationVar(&staleAfter, "stale-after", defaultStaleAfter, "call a node stale when its last heartbeat is older than this")
+	return cmd
 }
 
 func newRewriteCommand(g *globals) *cobra.Command {
