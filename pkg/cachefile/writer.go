@@ -132,7 +132,7 @@ func (w *Writer) open() error {
 	if m.hdr.logID != w.logID {
 		m.unmap()
 		f.Close()
-		return fmt.Errorf("file belongs to log %x, not %x: %w", m.hdr.logID, w.logID, ErrIdentityMismatch)
+		return fmt.Errorf("file belongs to log %s, not %s: %w", formatID(m.hdr.logID), formatID(w.logID), ErrIdentityMismatch)
 	}
 	if m.hdr.sealed() {
 		// A sealed file put in place by hand: adopt it as a new generation,
