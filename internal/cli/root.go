@@ -123,7 +123,8 @@ func (g *globals) openStore(ctx context.Context, create bool) (logstore.Store, e
 	}
 	s, err := backends.Open(ctx, g.store, logstore.Options{Name: g.logName, Create: create})
 	if err != nil {
-		return nil, fmt.Errorf("open log store %s: %w", backends.Redact(g.store), err)
+		// The store's errors name it (redacted) already.
+		return nil, fmt.Errorf("open log store: %w", err)
 	}
 	return s, nil
 }
@@ -197,6 +198,9 @@ func (g *globals) withStore(fn func(ctx context.Context, store logstore.Store, a
 // runs fn with it, and closes it.
 func (g *globals) withReader(fn func(c *whycache.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(_ *cobra.Command, args []string) error {
+		if g.dir == "" {
+			return errors.New("--dir (or $WHYCACHE_DIR) is required: the instance directory that holds the cache file")
+		}
 		c, err := whycache.Open(g.dir)
 		if err != nil {
 			return err
