@@ -393,7 +393,7 @@ func benchReaderChild() int {
 				return 1
 			}
 		}
-		fmt.Println("done", sink&0)
+		fmt.Println("done", sink) // printed so that the loads are not optimised away
 	}
 	return 0
 }

@@ -23,6 +23,7 @@ type harness struct {
 	w       *Writer
 	model   map[string][]byte
 	applied uint64
+	pending map[uint64][]Op // batches an operation under test may have applied
 }
 
 // smallOpts makes files small, so that tests grow and compact often.

@@ -79,13 +79,13 @@ func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
 	var sum [32]byte
 	if err == nil {
 		sum = sealChecksum(b.m.mm)
-		if _, err = b.f.WriteAt(sum[:], offChecksum); err == nil {
+		if err = pwrite(fpWriteSum, b.f, sum[:], offChecksum); err == nil {
 			err = b.sync()
 		}
 	}
 	at("seal:written")
 	if err == nil {
-		err = os.Rename(b.tmp, dst)
+		err = rename(fpRename, b.tmp, dst)
 	}
 	if err != nil {
 		b.abort()
@@ -164,12 +164,13 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 		return err
 	}
 	at("replace:built")
-	if err := w.install(b); err != nil {
+	installed, err := w.install(b)
+	if !installed {
 		return err
 	}
 	w.compactions++
 	w.opts.Logger.Info("installed sealed file", "path", w.path, "from", src, "updateID", inf.UpdateID, "liveKeys", inf.LiveKeys)
-	return nil
+	return err
 }
 
 // fillVerified copies a verified sealed mapping into b, makes it durable,

@@ -97,6 +97,7 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 	}
 	w := &Writer{path: path, logID: logID, opts: opts, lock: lock, bootID: boot}
 	if err := w.open(); err != nil {
+		w.release() // a generation may be installed before a later step failed
 		lock.Close()
 		return nil, fmt.Errorf("open cache file writer for %s: %w", path, err)
 	}
@@ -158,7 +159,7 @@ func (w *Writer) create() error {
 		b.abort()
 		return err
 	}
-	if err := w.install(b); err != nil {
+	if _, err := w.install(b); err != nil {
 		return err
 	}
 	w.opts.Logger.Info("created cache file", "path", w.path, "capacity", h.capacity, "fileSize", h.fileSize)
@@ -180,7 +181,10 @@ func (w *Writer) settlePrev() error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// Cannot happen with install's order; restore the file.
-		return os.Rename(prev, w.path)
+		if err := rename(fpRename, prev, w.path); err != nil {
+			return fmt.Errorf("restore %s: %w", prev, err)
+		}
+		return nil
 	case err != nil:
 		return fmt.Errorf("stat: %w", err)
 	case !os.SameFile(fi, pfi):
@@ -188,7 +192,7 @@ func (w *Writer) settlePrev() error {
 			return err
 		}
 	}
-	if err := os.Remove(prev); err != nil {
+	if err := remove(fpRemovePrev, prev); err != nil {
 		return fmt.Errorf("remove %s: %w", prev, err)
 	}
 	return nil
@@ -208,7 +212,7 @@ func markSuperseded(path string) error {
 	}
 	var one [8]byte
 	le.PutUint64(one[:], 1)
-	if _, err := f.WriteAt(one[:], offSuperseded); err != nil {
+	if err := pwrite(fpMarkOld, f, one[:], offSuperseded); err != nil {
 		return fmt.Errorf("mark %s superseded: %w", path, err)
 	}
 	return nil
@@ -231,7 +235,7 @@ func (w *Writer) syncHeader() error {
 	if w.opts.NoSync {
 		return nil
 	}
-	return msync(w.m.mm[:headerSize])
+	return msyncAt(fpMsyncHeader, w.m.mm[:headerSize])
 }
 
 // storeCounters publishes the in-memory counters to the header. The applied
@@ -261,7 +265,7 @@ func (w *Writer) Checkpoint() error {
 
 func (w *Writer) checkpoint() error {
 	if !w.opts.NoSync {
-		if err := msync(w.m.mm); err != nil {
+		if err := msyncAt(fpMsyncFile, w.m.mm); err != nil {
 			return err
 		}
 	}
