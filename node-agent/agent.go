@@ -171,7 +171,7 @@ func (a *Agent) openStore(ctx context.Context) (logstore.Store, error) {
 // the log.
 func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
 	path := a.CachePath()
-	w, err := cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+	w, err := cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	if errors.Is(err, cachefile.ErrCorrupt) || errors.Is(err, cachefile.ErrVersion) {
 		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
 		a.log.Error(err, "cache file is unusable; moving it aside and rebuilding", "movedTo", aside)
@@ -179,7 +179,7 @@ func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
 			return nil, fmt.Errorf("move unusable cache file aside: %w (after: %w)", rerr, err)
 		}
 		a.metrics.bootstraps.WithLabelValues("corrupt").Inc()
-		w, err = cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+		w, err = cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open cache file: %w", err)

@@ -93,7 +93,7 @@ func buildFixture(n int) (*benchFixture, error) {
 	f.build["map"] = time.Since(start)
 
 	start = time.Now()
-	w, err := OpenWriter(f.path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(context.Background(), f.path, testLogID, Options{NoSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +367,7 @@ func BenchmarkApply(b *testing.B) {
 			name += "/nosync"
 		}
 		b.Run(name, func(b *testing.B) {
-			w, err := OpenWriter(filepath.Join(b.TempDir(), "cache"), testLogID, Options{NoSync: c.noSync})
+			w, err := OpenWriter(context.Background(), filepath.Join(b.TempDir(), "cache"), testLogID, Options{NoSync: c.noSync})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -500,7 +500,7 @@ func BenchmarkReaderProcesses(b *testing.B) {
 // GOMAXPROCS cores.
 func BenchmarkRefCount(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "cache")
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(context.Background(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -652,7 +652,7 @@ func BenchmarkFaultGuard(b *testing.B) {
 // cache.
 func smallBenchReader(b *testing.B) *Reader {
 	path := filepath.Join(b.TempDir(), "cache")
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(context.Background(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}

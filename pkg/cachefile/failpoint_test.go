@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -118,7 +119,7 @@ func closeAndRemove(t *testing.T, h *harness) {
 
 // reopenWriter opens the harness's writer.
 func reopenWriter(_ *testing.T, h *harness) error {
-	w, err := OpenWriter(h.path, testLogID, h.opts)
+	w, err := OpenWriter(context.Background(), h.path, testLogID, h.opts)
 	if err == nil {
 		h.w = w
 	}
@@ -244,7 +245,7 @@ func finishFaultCase(t *testing.T, fc faultCase, h *harness, ok bool) {
 		r.Close()
 	}
 	if _, err := os.Stat(h.path); err == nil {
-		if _, err := Verify(h.path); err != nil {
+		if _, err := Verify(context.Background(), h.path); err != nil {
 			t.Fatalf("file after the failure: %v", err)
 		}
 		r, err := Open(h.path)
@@ -270,7 +271,7 @@ func finishFaultCase(t *testing.T, fc faultCase, h *harness, ok bool) {
 	}
 	h.mustApply(faultBatch("after", 3, 30)...)
 	if ok && fc.name == "seal" {
-		if _, err := Verify(filepath.Join(filepath.Dir(h.path), "sealed")); err != nil {
+		if _, err := Verify(context.Background(), filepath.Join(filepath.Dir(h.path), "sealed")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package cachefile
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,7 +129,7 @@ func faultReaderChild() int {
 // key, each with a 1 KiB value.
 func writeFaultFile(t *testing.T, path string, n int, key func(int) []byte) {
 	t.Helper()
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(context.Background(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,9 @@ func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
 	}
 	var sum [32]byte
 	if err == nil {
-		sum = sealChecksum(b.m.mm)
+		sum, err = sealChecksum(ctx, b.m.mm)
+	}
+	if err == nil {
 		if err = pwrite(fpWriteSum, b.f, sum[:], offChecksum); err == nil {
 			err = b.sync()
 		}
@@ -125,8 +127,8 @@ func (w *Writer) Replace(ctx context.Context, src string) error {
 
 // adoptSealed replaces a sealed file found at the path by a writable
 // generation of the same content.
-func (w *Writer) adoptSealed() error {
-	return w.replaceFrom(context.Background(), w.path)
+func (w *Writer) adoptSealed(ctx context.Context) error {
+	return w.replaceFrom(ctx, w.path)
 }
 
 func (w *Writer) replaceFrom(ctx context.Context, src string) error {
@@ -140,7 +142,7 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 		return err
 	}
 	defer sm.unmap()
-	inf, err := verifyMapping(src, sm)
+	inf, err := verifyMapping(ctx, src, sm)
 	switch {
 	case err != nil:
 		return err
@@ -185,7 +187,7 @@ func (w *Writer) fillVerified(ctx context.Context, b *builder, sm *mapping, inf 
 	if err := b.open(true); err != nil {
 		return err
 	}
-	c, err := checkIndex(b.m, func(f slotFault) error { return f.err })
+	c, err := checkIndex(ctx, b.m, func(f slotFault) error { return f.err })
 	if err != nil {
 		return fmt.Errorf("copy of the sealed file: %w", err)
 	}

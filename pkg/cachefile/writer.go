@@ -2,6 +2,7 @@ package cachefile
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func randRead(b []byte) (int, error) { return rand.Read(b) }
 // ErrIdentityMismatch when the file belongs to another log, and ErrCorrupt
 // or ErrVersion when the file cannot be used; the caller may then bootstrap
 // (Replace) or remove the file.
-func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
+func OpenWriter(ctx context.Context, path string, logID [16]byte, opts Options) (*Writer, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("open cache file writer: %w", err)
 	}
 	w := &Writer{path: path, logID: logID, opts: opts, lock: lock, bootID: boot}
-	if err := w.open(); err != nil {
+	if err := w.open(ctx); err != nil {
 		w.release() // a generation may be installed before a later step failed
 		lock.Close()
 		return nil, fmt.Errorf("open cache file writer for %s: %w", path, err)
@@ -105,7 +106,7 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 }
 
 // open brings the file at w.path into service, with the lock held.
-func (w *Writer) open() error {
+func (w *Writer) open(ctx context.Context) error {
 	if err := removeTemps(w.path); err != nil {
 		return err
 	}
@@ -134,10 +135,10 @@ func (w *Writer) open() error {
 		// leaving its bytes (and checksum) untouched.
 		m.unmap()
 		f.Close()
-		return w.adoptSealed()
+		return w.adoptSealed(ctx)
 	}
 	w.f, w.m = f, m
-	if err := w.recover(); err != nil {
+	if err := w.recover(ctx); err != nil {
 		w.release()
 		return err
 	}
