@@ -13,8 +13,9 @@ import (
 // batches that are applied while it runs: a key set or deleted concurrently
 // may or may not be seen, and a key that is deleted and set again during the
 // walk may be seen twice (the sorted forms yield it once). A value is never
-// torn. Records that fail their bounds checks are skipped by the iterators
-// and reported by Range.
+// torn. A record that fails its bounds checks, or a memory fault (the file
+// was shrunk in place: see the package doc), ends the iterators early; Range
+// returns it as an error wrapping ErrCorrupt.
 
 // scan calls fn for every live slot of m, in index order, with the record's
 // offset, key and value (aliasing the mapping). It stops early when fn
