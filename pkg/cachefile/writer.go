@@ -79,6 +79,10 @@ func randRead(b []byte) (int, error) { return rand.Read(b) }
 //     applied id is rolled back to the checkpoint's; the caller re-applies
 //     the batches after it (re-applying is idempotent).
 //
+// A sealed file found at path (a snapshot put there by hand) is verified
+// and adopted as Replace does. The scans of the file (recovery,
+// verification) stop with ctx's error when ctx ends.
+//
 // It fails with ErrLocked when another writer holds the file,
 // ErrIdentityMismatch when the file belongs to another log, and ErrCorrupt
 // or ErrVersion when the file cannot be used; the caller may then bootstrap
