@@ -151,6 +151,11 @@ func (w *Writer) install(b *builder) (installed bool, err error) {
 	if !w.opts.NoSync {
 		err = syncDir(dir(w.path))
 	}
+	if !havePrev && w.m != nil {
+		// The path had no file: it was removed under the writer. Readers
+		// still on the old generation must move to the new one all the same.
+		w.m.store(offSuperseded, 1)
+	}
 	if havePrev {
 		err = errors.Join(err, w.retire(prev))
 	}
