@@ -32,13 +32,14 @@ const (
 	fpWriteBatch   = "write-batch"    // pwrite a large batch's records
 	fpMsyncFile    = "msync-file"     // msync the whole mapping (checkpoint)
 	fpMsyncHeader  = "msync-header"   // msync the header page
+	fpExtend       = "extend"         // extend a file truncated under the writer back (CheckPath)
 )
 
 // failpointNames lists every failpoint, for the test that visits them all.
 var failpointNames = []string{
 	fpCreate, fpChmod, fpTruncate, fpReserveIndex, fpWriteRecords, fpWriteIndex, fpWriteHeader,
 	fpFsyncGen, fpMapGen, fpWriteSum, fpLinkPrev, fpRename, fpSyncDir, fpMarkOld, fpRemovePrev,
-	fpReserveData, fpWriteBatch, fpMsyncFile, fpMsyncHeader,
+	fpReserveData, fpWriteBatch, fpMsyncFile, fpMsyncHeader, fpExtend,
 }
 
 // fail returns the error a test injects at the named point, or nil.

@@ -186,6 +186,7 @@ func TestFailpoints(t *testing.T) {
 			}
 		}
 	}
+	reached[fpExtend] = true // TestFailpointExtend: its file has lost its content by then
 	for _, p := range failpointNames {
 		if !reached[p] {
 			t.Errorf("no case reaches failpoint %q", p)
@@ -298,4 +299,31 @@ func (h *harness) modelAt(id uint64) map[string][]byte {
 		applyModel(m, h.pending[i])
 	}
 	return m
+}
+
+// TestFailpointExtend makes CheckPath's extension of a file truncated under
+// the writer fail: CheckPath returns the error, and the next CheckPath
+// extends the file and reports it truncated.
+func TestFailpointExtend(t *testing.T) {
+	h := newHarness(t, smallOpts())
+	for i := range 20 {
+		h.mustApply(faultBatch(fmt.Sprintf("p%02d", i), 4, 40)...)
+	}
+	if err := os.Truncate(h.path, headerSize); err != nil {
+		t.Fatal(err)
+	}
+	setFailpoint(t, fpExtend, 1)
+	if _, err := h.w.CheckPath(); !errors.Is(err, errInjected) {
+		t.Fatalf("CheckPath: %v, want the injected failure", err)
+	}
+	failpoint = nil
+	if st, err := h.w.CheckPath(); st != PathTruncated || err != nil {
+		t.Fatalf("CheckPath after the failure: %v, %v; want %v", st, err, PathTruncated)
+	}
+	// The content is lost: the caller replaces the file.
+	closeAndRemove(t, h)
+	h.model, h.applied = map[string][]byte{}, 0
+	if err := reopenWriter(t, h); err != nil {
+		t.Fatal(err)
+	}
 }
