@@ -18,13 +18,13 @@ func TestFormatID(t *testing.T) {
 // identity: the error names both as the store prints them.
 func TestIdentityMismatchNamesLogsAsUUIDs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cache")
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(t.Context(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 	other := [16]byte{1, 2, 3}
-	_, err = OpenWriter(path, other, Options{NoSync: true})
+	_, err = OpenWriter(t.Context(), path, other, Options{NoSync: true})
 	if !errors.Is(err, ErrIdentityMismatch) || !strings.Contains(err.Error(), formatID(testLogID)) || !strings.Contains(err.Error(), "01020300-0000-0000-0000-000000000000") {
 		t.Fatalf("OpenWriter = %v, want ErrIdentityMismatch naming both logs as UUIDs", err)
 	}

@@ -15,7 +15,7 @@ import (
 // directory, holding its pid and owner, which a second writer's error names.
 func TestLockIsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cache.whycache")
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true, LockOwner: "node a"})
+	w, err := OpenWriter(t.Context(), path, testLogID, Options{NoSync: true, LockOwner: "node a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestLockIsPrivate(t *testing.T) {
 	if _, err := os.Stat(path + ".lock"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a lock file beside the cache file: %v", err)
 	}
-	_, err = OpenWriter(path, testLogID, Options{NoSync: true})
+	_, err = OpenWriter(t.Context(), path, testLogID, Options{NoSync: true})
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())+", node a") {
 		t.Fatalf("second writer: %v; want ErrLocked naming pid %d and node a", err, os.Getpid())
 	}
@@ -43,7 +43,7 @@ func TestPrivateDirTightened(t *testing.T) {
 	if err := os.Chmod(privateDir(path), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(t.Context(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestReaderCannotTakeTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "cache.whycache")
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(t.Context(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestReaderCannotTakeTheLock(t *testing.T) {
 		t.Fatalf("walk: %v, %d lock files", err, locks)
 	}
 	// The writer still opens the file.
-	w, err = OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err = OpenWriter(t.Context(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
