@@ -240,7 +240,7 @@ func (d *DirStore) ReadRange(_ context.Context, key, etag string, off, n int64) 
 	if err != nil {
 		return nil, err
 	}
-	if off < 0 || n < 0 {
+	if off < 0 || n <= 0 {
 		return nil, fmt.Errorf("read %s: range %d+%d: %w", key, off, n, ErrInvalid)
 	}
 	f, err := os.Open(p)

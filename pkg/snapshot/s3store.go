@@ -142,7 +142,13 @@ func (s *S3Store) PutBytes(ctx context.Context, key string, data []byte, cond Co
 	}
 	out, err := s.client.PutObject(ctx, in)
 	if err != nil {
-		return ObjectInfo{}, mapErr("put", key, err)
+		err = mapErr("put", key, err)
+		if cond.IfMatch != "" && errors.Is(err, ErrNotFound) {
+			// S3 answers If-Match on a missing key with 404: the
+			// condition failed all the same.
+			err = fmt.Errorf("put %s: if-match %s: object missing: %w", key, cond.IfMatch, ErrPrecondition)
+		}
+		return ObjectInfo{}, err
 	}
 	return ObjectInfo{Key: key, Size: int64(len(data)), ETag: unquote(out.ETag)}, nil
 }

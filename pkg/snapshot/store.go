@@ -27,7 +27,7 @@ type Store interface {
 	GetBytes(ctx context.Context, key string) ([]byte, ObjectInfo, error)
 	// Stat returns what the store knows of an object, or ErrNotFound.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
-	// ReadRange reads n bytes at off of the version of key whose ETag is
+	// ReadRange reads n > 0 bytes at off of the version of key whose ETag is
 	// etag. When the object has been replaced or removed since, it fails
 	// with ErrChanged (or ErrNotFound), never returning other bytes.
 	ReadRange(ctx context.Context, key, etag string, off, n int64) (io.ReadCloser, error)
