@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/whycache/whycache/pkg/agentapi"
@@ -59,6 +60,12 @@ func New(cfg Config) (*Agent, error) {
 		metrics:   newMetrics(),
 		started:   make(chan struct{}),
 		appliedCh: make(chan struct{}),
+	}
+	if c, ok := cfg.Bootstrap.(prometheus.Collector); ok {
+		// A bootstrapper with metrics of its own (SnapshotBootstrapper).
+		if err := a.metrics.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("register the bootstrapper's metrics: %w", err)
+		}
 	}
 	a.lastProgress.Store(time.Now().UnixNano())
 	a.healthAddr.Store("")
