@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/whycache/whycache/internal/version"
+	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/snapshot"
 	"github.com/whycache/whycache/pkg/snapshot/maker"
@@ -122,4 +124,60 @@ func emitResult(out io.Writer, v any, terminationPath string) error {
 		}
 	}
 	return nil
+}
+
+func newBootstrapCommand(g *globals) *cobra.Command {
+	var sf snapshotFlags
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Install the newest usable snapshot as the cache file in --dir (the agent must be stopped)",
+		Long: `bootstrap does by hand what the agent does when it starts with a missing,
+corrupt or too old cache file and --snapshot-url: it downloads the newest
+usable snapshot of the log (verifying its checksum and structure, falling
+back to older ones), installs it as a new generation of the cache file in
+--dir, and prints the applied id. With no usable snapshot it replays the log
+when the log's horizon is 0, and fails otherwise. The agent then tails the
+log from the installed id.`,
+		Args: cobra.NoArgs,
+		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
+			path, err := g.cachePath()
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(logFormat, 0)
+			if err != nil {
+				return err
+			}
+			layout, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			b, err := nodeagent.NewSnapshotBootstrapper(nodeagent.SnapshotConfig{Layout: layout, Download: sf.download(), Logger: log})
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(g.dir, 0o755); err != nil {
+				return err
+			}
+			w, err := cachefile.OpenWriter(path, store.ID(), cachefile.Options{})
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			src, err := b.Bootstrap(ctx, store, g.dir, cachefile.Options{})
+			if err != nil {
+				return err
+			}
+			defer os.Remove(src)
+			if err := w.Replace(ctx, src); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "applied\t%d\n", w.UpdateID())
+			return nil
+		}),
+	}
+	sf.register(cmd.Flags())
+	cmd.Flags().StringVar(&logFormat, "log-format", "console", "log format (on stderr): json or console")
+	return cmd
 }
