@@ -168,11 +168,11 @@ func (b *SnapshotBootstrapper) eachCandidate(ctx context.Context, store logstore
 		}
 		return try(m)
 	}
-	if m, err := b.cfg.Layout.Latest(ctx, store.ID()); err == nil {
+	if m, err := b.cfg.Layout.Pointed(ctx, store.ID()); err == nil {
 		if ok, err := consider(m); ok || err != nil {
 			return err
 		}
-	} else if !errors.Is(err, snapshot.ErrNoSnapshot) {
+	} else if !errors.Is(err, snapshot.ErrNotFound) && !errors.Is(err, snapshot.ErrCorrupt) {
 		return err
 	}
 	all, err := b.cfg.Layout.List(ctx, store.ID())

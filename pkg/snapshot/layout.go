@@ -193,6 +193,17 @@ func (l *Layout) Latest(ctx context.Context, log logstore.LogID) (Manifest, erro
 	return Manifest{}, fmt.Errorf("log %s under %q: %w", log, l.prefix, ErrNoSnapshot)
 }
 
+// Pointed returns the manifest the pointer names, without checking its
+// object (see Check): ErrNotFound without a pointer, ErrCorrupt when the
+// pointer or the manifest does not parse.
+func (l *Layout) Pointed(ctx context.Context, log logstore.LogID) (Manifest, error) {
+	p, _, err := l.readPointer(ctx, log)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return l.manifest(ctx, log, p.Manifest)
+}
+
 // manifest reads and checks the manifest at key, which must belong to log.
 func (l *Layout) manifest(ctx context.Context, log logstore.LogID, key string) (Manifest, error) {
 	if !strings.HasPrefix(key, l.Dir(log)) {

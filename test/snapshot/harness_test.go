@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -202,3 +203,5 @@ func metric(t *testing.T, a *agenttest.Agent, name string) string {
 	}
 	return ""
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
