@@ -155,4 +155,3 @@ func progressLogger(o Options, msg string) func(done, total int64) {
 		o.Log.Info(msg, "bytesDone", done, "bytesTotal", total, "bytesPerSecond", int64(rate))
 	}
 }
-
