@@ -75,9 +75,6 @@ func NewS3Store(ctx context.Context, loc Location, opts S3Options) (*S3Store, er
 		lopts = append(lopts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)))
 	}
-	if opts.HTTPClient != nil {
-		lopts = append(lopts, awsconfig.WithHTTPClient(opts.HTTPClient))
-	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, lopts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3 store: load AWS config: %w", err)
@@ -87,6 +84,9 @@ func NewS3Store(ctx context.Context, loc Location, opts S3Options) (*S3Store, er
 			o.BaseEndpoint = aws.String(loc.Endpoint)
 		}
 		o.UsePathStyle = loc.PathStyle
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
+		}
 		// Checksums are asked for explicitly where they matter (the
 		// full-object CRC64NVME of an upload); the SDK's defaults would add
 		// a second one to every small PUT.

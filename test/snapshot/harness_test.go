@@ -205,3 +205,7 @@ func metric(t *testing.T, a *agenttest.Agent, name string) string {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func openBackend(ctx context.Context, url string, o logstore.Options) (logstore.Store, error) {
+	return backends.Open(ctx, url, o)
+}
