@@ -83,17 +83,29 @@ type Published struct {
 // then its manifest, then the pointer, which only ever moves to a higher
 // update id. progress, when not nil, is called as bytes go up.
 func (l *Layout) Publish(ctx context.Context, file string, info PublishInfo, progress func(done, total int64)) (Published, error) {
-	sum, err := fileSHA256(ctx, file)
-	if err != nil {
-		return Published{}, fmt.Errorf("publish: %w", err)
+	// The SHA-256 goes into the manifest only, so it is computed while the
+	// upload runs rather than before it.
+	type shaResult struct {
+		sum [32]byte
+		err error
 	}
+	shaCh := make(chan shaResult, 1)
+	go func() {
+		sum, err := fileSHA256(ctx, file)
+		shaCh <- shaResult{sum, err}
+	}()
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	base := l.Dir(info.Log) + fmt.Sprintf("%020d-%s", info.UpdateID, hex.EncodeToString(rnd[:]))
 	obj, err := l.store.PutFile(ctx, base+objectSuffix, file, progress)
+	sha := <-shaCh
 	if err != nil {
 		return Published{}, fmt.Errorf("publish: upload: %w", err)
 	}
+	if sha.err != nil {
+		return Published{}, fmt.Errorf("publish: %w", sha.err)
+	}
+	sum := sha.sum
 	// Read back what the store holds: the manifest records the server's
 	// checksum, which must be the one computed from the file.
 	st, err := l.store.Stat(ctx, obj.Key)

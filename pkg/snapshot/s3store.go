@@ -241,19 +241,18 @@ func (s *S3Store) PutFile(ctx context.Context, key, path string, progress func(d
 		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	size := fi.Size()
-	crc, err := fileCRC(ctx, f, size)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("put %s: checksum: %w", key, err)
-	}
 	partSize := s.opts.PartSize
 	for size/partSize >= maxParts {
 		partSize *= 2
 	}
-	var etag string
+	var etag, crc string
 	if size <= partSize {
+		if crc, err = fileCRC(ctx, f, size); err != nil {
+			return ObjectInfo{}, fmt.Errorf("put %s: checksum: %w", key, err)
+		}
 		etag, err = s.putSingle(ctx, key, f, size, crc, progress)
 	} else {
-		etag, err = s.putMultipart(ctx, key, f, size, partSize, crc, progress)
+		etag, crc, err = s.putMultipart(ctx, key, f, size, partSize, progress)
 	}
 	if err != nil {
 		return ObjectInfo{}, err
@@ -280,25 +279,40 @@ func (s *S3Store) putSingle(ctx context.Context, key string, f *os.File, size in
 	return unquote(out.ETag), nil
 }
 
-func (s *S3Store) putMultipart(ctx context.Context, key string, f *os.File, size, partSize int64, crc string, progress func(int64, int64)) (string, error) {
+// putMultipart uploads the parts in parallel while the full-object
+// CRC64NVME, needed only to complete the upload, is computed beside them.
+func (s *S3Store) putMultipart(ctx context.Context, key string, f *os.File, size, partSize int64, progress func(int64, int64)) (string, string, error) {
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumType: types.ChecksumTypeFullObject})
 	if err != nil {
-		return "", mapErr("create multipart upload", key, err)
+		return "", "", mapErr("create multipart upload", key, err)
 	}
 	uploadID := created.UploadId
-	etag, err := s.uploadParts(ctx, key, uploadID, f, size, partSize, crc, progress)
+	crcCh := make(chan error, 1)
+	var crc string
+	go func() {
+		var err error
+		crc, err = fileCRC(ctx, f, size)
+		crcCh <- err
+	}()
+	etag, err := s.uploadParts(ctx, key, uploadID, f, size, partSize, func() (string, error) {
+		if err := <-crcCh; err != nil {
+			return "", fmt.Errorf("put %s: checksum: %w", key, err)
+		}
+		return crc, nil
+	}, progress)
 	if err != nil {
 		// A new context: the upload's may be the one that ended.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: uploadID})
-		return "", err
+		return "", "", err
 	}
-	return etag, nil
+	return etag, crc, nil
 }
 
-func (s *S3Store) uploadParts(ctx context.Context, key string, uploadID *string, f *os.File, size, partSize int64, crc string, progress func(int64, int64)) (string, error) {
+func (s *S3Store) uploadParts(ctx context.Context, key string, uploadID *string, f *os.File, size, partSize int64,
+	fullCRC func() (string, error), progress func(int64, int64)) (string, error) {
 	n := int((size + partSize - 1) / partSize)
 	parts := make([]types.CompletedPart, n)
 	prog := &sharedProgress{total: size, fn: progress}
@@ -319,8 +333,12 @@ func (s *S3Store) uploadParts(ctx context.Context, key string, uploadID *string,
 			return nil
 		})
 	}
+	crc, crcErr := fullCRC() // always wait for it, even after a failed part
 	if err := g.Wait(); err != nil {
 		return "", err
+	}
+	if crcErr != nil {
+		return "", crcErr
 	}
 	out, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key,
 		UploadId: uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},

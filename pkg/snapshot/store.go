@@ -16,8 +16,8 @@ import (
 type Store interface {
 	// PutFile uploads the file at path as key (in parts when it is large),
 	// with a full-object CRC64NVME checksum that the store checks, calling
-	// progress (when not nil) as bytes are sent. An existing object is
-	// replaced.
+	// progress (when not nil) as bytes are sent, possibly from several
+	// goroutines at once. An existing object is replaced.
 	PutFile(ctx context.Context, key, path string, progress func(done, total int64)) (ObjectInfo, error)
 	// PutBytes writes a small object, replacing any, unless cond says
 	// otherwise: a write whose condition fails returns ErrPrecondition and

@@ -64,4 +64,3 @@ func rawClient(cfg testserver.S3Config) *s3.Client {
 }
 
 func mbps(bytes int64, d time.Duration) float64 { return float64(bytes) / d.Seconds() / 1e6 }
-

@@ -166,8 +166,10 @@ func timeToReady(b *testing.B, logURL string, layout *snapshot.Layout) time.Dura
 		b.Fatal(err)
 	}
 	cfg := nodeagent.Config{Dir: b.TempDir(), NodeName: "bench", Bootstrap: bs, HealthAddr: "127.0.0.1:0",
-		OpenStore: func(ctx context.Context, o logstore.Options) (logstore.Store, error) { return backends.Open(ctx, logURL, o) },
-		Logger:    logr.Discard()}
+		OpenStore: func(ctx context.Context, o logstore.Options) (logstore.Store, error) {
+			return backends.Open(ctx, logURL, o)
+		},
+		Logger: logr.Discard()}
 	start := time.Now()
 	a := agenttest.Start(b, cfg)
 	defer a.Stop(b)
