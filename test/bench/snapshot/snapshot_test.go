@@ -147,7 +147,9 @@ func runSnapshotBench(b *testing.B) {
 		_, err := cachefile.Verify(filepath.Join(tmp, "dl"))
 		return err
 	})
+	checkD := best(b, 2, func() error { return layout.Check(ctx, m) })
 	record("raw parallel ranged GetObject into a file", fmt.Sprintf("%.0f MB/s", mbps(m.Size, rawGetD)))
+	record("  of which: manifest check (HEAD)", fmt.Sprintf("%.3f s", checkD.Seconds()))
 	record("  of which: pinned download + SHA-256", fmt.Sprintf("%.0f MB/s", mbps(m.Size, dlD)))
 	record("  of which: cachefile.Verify", fmt.Sprintf("%.0f MB/s", mbps(m.Size, verD)))
 	record("bootstrap download + SHA-256 + full verify", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET (target >= 70%%)",
