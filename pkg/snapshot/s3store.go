@@ -282,8 +282,7 @@ func (s *S3Store) putSingle(ctx context.Context, key string, f *os.File, size in
 // putMultipart uploads the parts in parallel while the full-object
 // CRC64NVME, needed only to complete the upload, is computed beside them.
 func (s *S3Store) putMultipart(ctx context.Context, key string, f *os.File, size, partSize int64, progress func(int64, int64)) (string, string, error) {
-	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
-		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumType: types.ChecksumTypeFullObject})
+	created, err := s.client.CreateMultipartUpload(ctx, multipartInput(s.bucket, key))
 	if err != nil {
 		return "", "", mapErr("create multipart upload", key, err)
 	}
@@ -309,6 +308,13 @@ func (s *S3Store) putMultipart(ctx context.Context, key string, f *os.File, size
 		return "", "", err
 	}
 	return etag, crc, nil
+}
+
+// multipartInput starts an upload whose checksum is the full object's
+// CRC64NVME, given (and checked by the server) on completion.
+func multipartInput(bucket, key string) *s3.CreateMultipartUploadInput {
+	return &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumType: types.ChecksumTypeFullObject}
 }
 
 func (s *S3Store) uploadParts(ctx context.Context, key string, uploadID *string, f *os.File, size, partSize int64,
