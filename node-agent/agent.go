@@ -216,19 +216,30 @@ func (a *Agent) bootstrap(ctx context.Context, w *cachefile.Writer, reason strin
 	a.bootstrapping.Store(start.UnixNano())
 	defer a.bootstrapping.Store(0)
 	a.log.Info("bootstrapping cache file", "reason", reason)
-	path, err := a.cfg.Bootstrap.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
-	if err != nil {
+	if err := a.install(ctx, w); err != nil {
 		return fmt.Errorf("bootstrap (%s): %w", reason, err)
-	}
-	defer os.Remove(path)
-	if err := w.Replace(ctx, path); err != nil {
-		return fmt.Errorf("bootstrap (%s): install: %w", reason, err)
 	}
 	a.setApplied(w.UpdateID())
 	d := time.Since(start)
 	a.metrics.bootstraps.WithLabelValues(reason).Inc()
 	a.metrics.bootstrapSecs.Observe(d.Seconds())
 	a.log.Info("bootstrapped cache file", "reason", reason, "appliedID", w.UpdateID(), "duration", d)
+	return nil
+}
+
+// install puts the Bootstrapper's file into w.
+func (a *Agent) install(ctx context.Context, w *cachefile.Writer) error {
+	if in, ok := a.cfg.Bootstrap.(Installer); ok {
+		return in.Install(ctx, a.store, w, a.cfg.Dir, a.cfg.Cache)
+	}
+	path, err := a.cfg.Bootstrap.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	if err := w.Replace(ctx, path); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
 	return nil
 }
 

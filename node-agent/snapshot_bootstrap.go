@@ -73,42 +73,73 @@ func NewSnapshotBootstrapper(cfg SnapshotConfig) (*SnapshotBootstrapper, error) 
 	return &SnapshotBootstrapper{cfg: cfg, m: newSnapshotMetrics()}, nil
 }
 
-// Bootstrap writes the newest usable snapshot (or a replay) into dir.
+// Bootstrap writes the newest usable snapshot (or a replay) into dir,
+// verified completely (cachefile.Verify), and returns its path.
 func (b *SnapshotBootstrapper) Bootstrap(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options) (string, error) {
+	var out string
+	err := b.run(ctx, store, dir, opts, func(path string) error {
+		if _, err := cachefile.Verify(path); err != nil {
+			return err
+		}
+		out = path
+		return nil
+	})
+	return out, err
+}
+
+// Install puts the newest usable snapshot (or a replay) into w with
+// Writer.Replace, which verifies the file completely before it installs
+// it; a snapshot it refuses is skipped for the next older one. This saves
+// the separate verification Bootstrap makes, a full pass over the file.
+func (b *SnapshotBootstrapper) Install(ctx context.Context, store logstore.Store, w *cachefile.Writer, dir string, opts cachefile.Options) error {
+	return b.run(ctx, store, dir, opts, func(path string) error {
+		defer os.Remove(path)
+		return w.Replace(ctx, path)
+	})
+}
+
+// run finds a usable snapshot, downloads it into dir and hands it to
+// accept, falling back to older snapshots while accept refuses them as
+// corrupt, and to the Fallback when the horizon allows.
+func (b *SnapshotBootstrapper) run(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options, accept func(string) error) error {
 	start := b.cfg.Now()
 	removeStaleDownloads(dir, b.cfg.Logger)
 	if err := b.jitter(ctx); err != nil {
-		return "", err
+		return err
 	}
 	horizon, head, err := bounds(ctx, store)
 	if err != nil {
-		return "", fmt.Errorf("snapshot bootstrap: %w", err)
+		return fmt.Errorf("snapshot bootstrap: %w", err)
 	}
-	path, m, err := b.fromSnapshots(ctx, store, dir, horizon, head)
+	m, err := b.fromSnapshots(ctx, store, dir, horizon, head, accept)
 	if err == nil {
 		b.m.done("snapshot", m.Size, b.cfg.Now().Sub(start), b.cfg.Now().Sub(m.Created))
 		b.cfg.Logger.Info("bootstrapped from a snapshot", "updateID", m.UpdateID, "object", m.Object,
 			"bytes", m.Size, "age", b.cfg.Now().Sub(m.Created).Round(time.Second), "duration", b.cfg.Now().Sub(start))
-		return path, nil
+		return nil
 	}
 	if !errors.Is(err, snapshot.ErrNoSnapshot) {
-		return "", err
+		return err
 	}
 	if horizon > 0 {
 		b.m.failure("no_snapshot")
-		return "", fmt.Errorf("snapshot bootstrap: the log's horizon is %d, so it cannot be replayed, and %w", horizon, err)
+		return fmt.Errorf("snapshot bootstrap: the log's horizon is %d, so it cannot be replayed, and %w", horizon, err)
 	}
 	b.cfg.Logger.Info("no usable snapshot; replaying the log")
-	path, err = b.cfg.Fallback.Bootstrap(ctx, store, dir, opts)
+	path, err := b.cfg.Fallback.Bootstrap(ctx, store, dir, opts)
 	if err != nil {
-		return "", err
+		return err
 	}
 	var size int64
 	if fi, serr := os.Stat(path); serr == nil {
 		size = fi.Size()
 	}
+	if err := accept(path); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("snapshot bootstrap: replayed file: %w", err)
+	}
 	b.m.done("replay", size, b.cfg.Now().Sub(start), 0)
-	return path, nil
+	return nil
 }
 
 func bounds(ctx context.Context, store logstore.Store) (horizon, head uint64, err error) {
@@ -213,31 +244,44 @@ func (b *SnapshotBootstrapper) unusable(ctx context.Context, m snapshot.Manifest
 	return reason
 }
 
-// fromSnapshots downloads and verifies candidates until one passes.
-func (b *SnapshotBootstrapper) fromSnapshots(ctx context.Context, store logstore.Store, dir string, horizon, head uint64) (string, snapshot.Manifest, error) {
-	var path string
+// fromSnapshots downloads candidates and hands them to accept until one
+// passes.
+func (b *SnapshotBootstrapper) fromSnapshots(ctx context.Context, store logstore.Store, dir string, horizon, head uint64,
+	accept func(string) error) (snapshot.Manifest, error) {
 	var used snapshot.Manifest
 	err := b.eachCandidate(ctx, store, horizon, head, func(m snapshot.Manifest) (bool, error) {
-		p, err := b.fetch(ctx, store, dir, m)
+		err := b.fetch(ctx, store, dir, m, accept)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
+			if !refused(err) && !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrChanged) &&
+				!errors.Is(err, snapshot.ErrNotFound) {
+				return false, err // not the snapshot's fault: the store or the disk
+			}
 			b.cfg.Logger.Error(err, "snapshot unusable; falling back to the previous one", "manifest", m.Key)
 			return false, nil
 		}
-		path, used = p, m
+		used = m
 		return true, nil
 	})
-	return path, used, err
+	return used, err
 }
 
-// fetch downloads one snapshot into a temporary file in dir and verifies
-// it completely; the file is removed unless it passes.
-func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest) (string, error) {
+// refused reports whether the cache file layer refused a file as not a
+// good snapshot of this log.
+func refused(err error) bool {
+	return errors.Is(err, cachefile.ErrCorrupt) || errors.Is(err, cachefile.ErrVersion) ||
+		errors.Is(err, cachefile.ErrIdentityMismatch) || errors.Is(err, cachefile.ErrInvalid)
+}
+
+// fetch downloads one snapshot into a temporary file in dir, checks its
+// header against the manifest and the log, and hands it to accept (which
+// verifies it completely); the file is removed unless accept keeps it.
+func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest, accept func(string) error) error {
 	f, err := os.CreateTemp(dir, snapshotTempPrefix+"*.whycache")
 	if err != nil {
-		return "", fmt.Errorf("snapshot bootstrap: %w", err)
+		return fmt.Errorf("snapshot bootstrap: %w", err)
 	}
 	path := f.Name()
 	f.Close()
@@ -255,24 +299,43 @@ func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, 
 		if ctx.Err() == nil {
 			b.m.failure(reason)
 		}
-		return "", err
+		return err
 	}
-	inf, err := cachefile.Verify(path)
-	reason := ""
-	switch {
-	case err != nil:
+	reason, err := checkHeader(path, store.ID(), m)
+	if err == nil {
+		err = accept(path)
 		reason = "corrupt"
-	case inf.LogID != store.ID():
-		reason, err = "identity", fmt.Errorf("file of log %s in the snapshots of log %s: %w", logstore.LogID(inf.LogID), store.ID(), snapshot.ErrCorrupt)
-	case !inf.Sealed || inf.UpdateID != m.UpdateID:
-		reason, err = "corrupt", fmt.Errorf("file sealed=%v at update %d, manifest says %d: %w", inf.Sealed, inf.UpdateID, m.UpdateID, snapshot.ErrCorrupt)
+		if errors.Is(err, cachefile.ErrIdentityMismatch) {
+			reason = "identity"
+		} else if errors.Is(err, cachefile.ErrVersion) {
+			reason = "version"
+		}
 	}
 	if err != nil {
 		os.Remove(path)
-		b.m.failure(reason)
-		return "", fmt.Errorf("snapshot %s: %w", m.Key, err)
+		if ctx.Err() == nil && (refused(err) || errors.Is(err, snapshot.ErrCorrupt)) {
+			b.m.failure(reason)
+		}
+		return fmt.Errorf("snapshot %s: %w", m.Key, err)
 	}
-	return path, nil
+	return nil
+}
+
+// checkHeader compares the file's header with the manifest and the log:
+// the cheap checks, before the full verification.
+func checkHeader(path string, log logstore.LogID, m snapshot.Manifest) (string, error) {
+	inf, err := cachefile.Inspect(path)
+	switch {
+	case errors.Is(err, cachefile.ErrVersion):
+		return "version", err
+	case err != nil:
+		return "corrupt", err
+	case inf.LogID != log:
+		return "identity", fmt.Errorf("file of log %s in the snapshots of log %s: %w", logstore.LogID(inf.LogID), log, snapshot.ErrCorrupt)
+	case !inf.Sealed || inf.UpdateID != m.UpdateID:
+		return "corrupt", fmt.Errorf("file sealed=%v at update %d, manifest says %d: %w", inf.Sealed, inf.UpdateID, m.UpdateID, snapshot.ErrCorrupt)
+	}
+	return "", nil
 }
 
 // progress reports a download in the metrics and, every few seconds, in

@@ -165,12 +165,7 @@ log from the installed id.`,
 				return err
 			}
 			defer w.Close()
-			src, err := b.Bootstrap(ctx, store, g.dir, cachefile.Options{})
-			if err != nil {
-				return err
-			}
-			defer os.Remove(src)
-			if err := w.Replace(ctx, src); err != nil {
+			if err := b.Install(ctx, store, w, g.dir, cachefile.Options{}); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.out, "applied\t%d\n", w.UpdateID())

@@ -131,38 +131,65 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 			write(t, store, 300, 20)
 			tc.spoil(t, layout, store, newest)
 
-			_, bs := agentConfig(t, "", "n", layout)
-			dir := t.TempDir()
-			path, err := bs.Bootstrap(t.Context(), store, dir, cachefile.Options{NoSync: true})
-			if err != nil {
-				t.Fatalf("bootstrap: %v", err)
-			}
-			inf, err := cachefile.Verify(path)
-			if err != nil || inf.UpdateID != older {
-				t.Fatalf("installed file at update %d (%v), want the older snapshot's %d", inf.UpdateID, err, older)
-			}
-			if n := counterValue(t, bs, "whycache_agent_bootstrap_snapshot_failures_total", "reason", tc.reason); n < 1 {
-				t.Errorf("failures with reason %q = %v, want at least 1", tc.reason, n)
-			}
-			if n := counterValue(t, bs, "whycache_agent_bootstrap_source_total", "source", "snapshot"); n != 1 {
-				t.Errorf("bootstraps from a snapshot = %v, want 1", n)
-			}
-			if left, _ := filepath.Glob(filepath.Join(dir, ".snapshot-*")); len(left) != 1 || left[0] != path {
-				t.Errorf("files left in the instance directory: %v, want only %s", left, path)
-			}
-			w, err := cachefile.OpenWriter(filepath.Join(dir, "cache"), store.ID(), cachefile.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Replace(t.Context(), path); err != nil {
-				t.Fatal(err)
-			}
-			tailTo(t, store, w)
-			w.Close()
-			if err := equalMaps(readFile(t, filepath.Join(dir, "cache")), replay(t, store)); err != nil {
-				t.Fatalf("fallback snapshot + tail vs replay: %v", err)
-			}
+			t.Run("Bootstrap", func(t *testing.T) {
+				_, bs := agentConfig(t, "", "n", layout)
+				dir := t.TempDir()
+				path, err := bs.Bootstrap(t.Context(), store, dir, cachefile.Options{NoSync: true})
+				if err != nil {
+					t.Fatalf("bootstrap: %v", err)
+				}
+				if left, _ := filepath.Glob(filepath.Join(dir, ".snapshot-*")); len(left) != 1 || left[0] != path {
+					t.Errorf("files left in the instance directory: %v, want only %s", left, path)
+				}
+				w := openWriter(t, filepath.Join(dir, "cache"), store)
+				if err := w.Replace(t.Context(), path); err != nil {
+					t.Fatal(err)
+				}
+				checkFallback(t, bs, w, store, older, tc.reason)
+			})
+			t.Run("Install", func(t *testing.T) {
+				_, bs := agentConfig(t, "", "n", layout)
+				dir := t.TempDir()
+				w := openWriter(t, filepath.Join(dir, "cache"), store)
+				if err := bs.Install(t.Context(), store, w, dir, cachefile.Options{NoSync: true}); err != nil {
+					t.Fatalf("install: %v", err)
+				}
+				if left, _ := filepath.Glob(filepath.Join(dir, ".snapshot-*")); len(left) != 0 {
+					t.Errorf("files left in the instance directory: %v", left)
+				}
+				checkFallback(t, bs, w, store, older, tc.reason)
+			})
 		})
+	}
+}
+
+func openWriter(t *testing.T, path string, store logstore.Store) *cachefile.Writer {
+	t.Helper()
+	w, err := cachefile.OpenWriter(path, store.ID(), cachefile.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// checkFallback checks that w holds the older snapshot, that the failure
+// was counted with its reason, and that tailing the log from there gives
+// a full replay's state.
+func checkFallback(t *testing.T, bs *nodeagent.SnapshotBootstrapper, w *cachefile.Writer, store logstore.Store, older uint64, reason string) {
+	t.Helper()
+	if w.UpdateID() != older {
+		t.Fatalf("installed file at update %d, want the older snapshot's %d", w.UpdateID(), older)
+	}
+	if n := counterValue(t, bs, "whycache_agent_bootstrap_snapshot_failures_total", "reason", reason); n < 1 {
+		t.Errorf("failures with reason %q = %v, want at least 1", reason, n)
+	}
+	if n := counterValue(t, bs, "whycache_agent_bootstrap_source_total", "source", "snapshot"); n != 1 {
+		t.Errorf("bootstraps from a snapshot = %v, want 1", n)
+	}
+	tailTo(t, store, w)
+	if err := equalMaps(readFile(t, w.Path()), replay(t, store)); err != nil {
+		t.Fatalf("fallback snapshot + tail vs replay: %v", err)
 	}
 }
 
@@ -255,5 +282,3 @@ func tailTo(t *testing.T, s logstore.Store, w *cachefile.Writer) {
 		}
 	}
 }
-
-var _ = nodeagent.ReplayBootstrapper{}
