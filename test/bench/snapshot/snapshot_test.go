@@ -154,6 +154,17 @@ func runSnapshotBench(b *testing.B) {
 	record("  of which: cachefile.Verify", fmt.Sprintf("%.0f MB/s", mbps(m.Size, verD)))
 	record("bootstrap download + SHA-256 + full verify", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET (target >= 70%%)",
 		mbps(m.Size, bootD), 100*rawGetD.Seconds()/bootD.Seconds()))
+	installD := best(b, 2, func() error {
+		dir := b.TempDir()
+		w, err := cachefile.OpenWriter(filepath.Join(dir, "cache.whycache"), store.ID(), cachefile.Options{NoSync: true})
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		return bs.Install(ctx, store, w, dir, cachefile.Options{NoSync: true})
+	})
+	record("agent's install: download + SHA-256 + Writer.Replace", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
+		mbps(m.Size, installD), 100*rawGetD.Seconds()/installD.Seconds()))
 
 	ready := timeToReady(b, logURL, layout)
 	record("agent start to Ready (bootstrap from the snapshot)", fmt.Sprintf("%.2f s (target <= 15 s for 1 GiB)", ready.Seconds()))
