@@ -182,6 +182,19 @@ func (b *SnapshotBootstrapper) NewestUsable(ctx context.Context, store logstore.
 	return found, err
 }
 
+// NewestSnapshot implements SnapshotLister: the update id of
+// NewestUsable's snapshot, and false when there is none.
+func (b *SnapshotBootstrapper) NewestSnapshot(ctx context.Context, store logstore.Store) (uint64, bool, error) {
+	m, err := b.NewestUsable(ctx, store)
+	switch {
+	case errors.Is(err, snapshot.ErrNoSnapshot):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	return m.UpdateID, true, nil
+}
+
 // eachCandidate calls try with the snapshots a bootstrap may use, newest
 // first: the pointer's target (saving a LIST), then the listed ones, each
 // once, skipping (and counting) those out of bounds or whose object does
@@ -381,3 +394,10 @@ func (b *SnapshotBootstrapper) Describe(ch chan<- *prometheus.Desc) { b.m.descri
 
 // Collect implements prometheus.Collector.
 func (b *SnapshotBootstrapper) Collect(ch chan<- prometheus.Metric) { b.m.collect(ch) }
+
+// The agent chooses with the snapshots on offer and installs through
+// Writer.Replace's own verification.
+var (
+	_ SnapshotLister = (*SnapshotBootstrapper)(nil)
+	_ Installer      = (*SnapshotBootstrapper)(nil)
+)

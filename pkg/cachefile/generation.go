@@ -140,6 +140,11 @@ func (w *Writer) install(b *builder) error {
 	if !w.opts.NoSync {
 		syncErr = syncDir(dir(w.path))
 	}
+	if !havePrev && w.m != nil {
+		// The path had no file: it was removed under the writer. Readers
+		// still on the old generation must move to the new one all the same.
+		w.m.store(offSuperseded, 1)
+	}
 	if havePrev {
 		if w.m != nil {
 			w.m.store(offSuperseded, 1)
