@@ -301,6 +301,9 @@ func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, 
 	os.Remove(path) // Download creates it exclusively
 	opts := b.cfg.Download
 	opts.Progress = b.progress(m)
+	// The full verification that follows (cachefile.Verify, or Replace's)
+	// checks the file's own SHA-256: the download checks the cheaper CRC.
+	opts.Checksum = snapshot.ChecksumCRC64NVME
 	b.cfg.Logger.Info("downloading snapshot", "object", m.Object, "updateID", m.UpdateID, "bytes", m.Size)
 	if err := b.cfg.Layout.Download(ctx, m, path, opts); err != nil {
 		reason := "download"

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -21,12 +22,30 @@ type DownloadOptions struct {
 	Concurrency int
 	// Progress, when not nil, is called as bytes arrive.
 	Progress func(done, total int64)
+	// Checksum says which of the manifest's checksums to check.
+	Checksum Checksum
 }
+
+// Checksum names a whole-object checksum of the manifest.
+type Checksum int
+
+const (
+	// ChecksumSHA256 checks the manifest's SHA-256 (the default).
+	ChecksumSHA256 Checksum = iota
+	// ChecksumCRC64NVME checks the manifest's CRC64NVME instead: several
+	// times cheaper, and enough against damage in transit when the caller
+	// then checks the file's own SHA-256 (a sealed cache file carries one,
+	// which cachefile.Verify and Writer.Replace check) — one pass of
+	// SHA-256 instead of two. A manifest without a CRC64NVME is checked
+	// with its SHA-256.
+	ChecksumCRC64NVME
+)
 
 // Download writes the snapshot's object into the new file dst (which must
 // not exist) with parallel ranged reads pinned to the manifest's ETag, and
-// checks its SHA-256 against the manifest, hashing the parts in order while
-// later ones are still arriving. On any error dst is removed: a partial or
+// checks its SHA-256 (or CRC64NVME, see opts.Checksum) against the
+// manifest, hashing the parts in order while later ones are still
+// arriving. On any error dst is removed: a partial or
 // mismatching file is never left behind. It does not check the file's
 // structure; the caller does (cachefile.Verify).
 func (l *Layout) Download(ctx context.Context, m Manifest, dst string, opts DownloadOptions) error {
@@ -63,8 +82,12 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 	g, gctx := errgroup.WithContext(ctx)
 	var got atomic.Int64
 	sumCh := make(chan string, 1)
+	useCRC := opts.Checksum == ChecksumCRC64NVME && m.CRC64NVME != ""
 	g.Go(func() error { // hash part i once it is written, in order
 		h := sha256.New()
+		if useCRC {
+			h = NewCRC64NVME()
+		}
 		for i := range n {
 			select {
 			case <-done[i]:
@@ -76,7 +99,11 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 				return err
 			}
 		}
-		sumCh <- hex.EncodeToString(h.Sum(nil))
+		if useCRC {
+			sumCh <- base64.StdEncoding.EncodeToString(h.Sum(nil))
+		} else {
+			sumCh <- hex.EncodeToString(h.Sum(nil))
+		}
 		return nil
 	})
 	sem := make(chan struct{}, opts.Concurrency)
@@ -104,7 +131,11 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if sum := <-sumCh; sum != m.SHA256 {
+	sum := <-sumCh
+	if useCRC && sum != m.CRC64NVME {
+		return fmt.Errorf("CRC64NVME is %s, manifest %s says %s: %w", sum, m.Key, m.CRC64NVME, ErrCorrupt)
+	}
+	if !useCRC && sum != m.SHA256 {
 		return fmt.Errorf("SHA-256 is %s, manifest %s says %s: %w", sum, m.Key, m.SHA256, ErrCorrupt)
 	}
 	return nil

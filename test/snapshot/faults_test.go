@@ -2,12 +2,16 @@ package snapshot_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/whycache/whycache/internal/testserver"
 	nodeagent "github.com/whycache/whycache/node-agent"
 	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
@@ -82,9 +86,8 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 			removeManifest(t, l, m)
 			publishFile(t, l, s.ID(), m.UpdateID, p)
 		}},
-		{"manifest with a wrong SHA-256", "checksum", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
-			m.SHA256 = "ff" + m.SHA256[2:]
-			rewriteManifest(t, l, m)
+		{"bit flip in transit", "checksum", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+			flipInTransit(t, m.Object)
 		}},
 		{"truncated object", "corrupt", func(t *testing.T, l *snapshot.Layout, s logstore.Store, m snapshot.Manifest) {
 			p := downloadTo(t, l, m)
@@ -119,7 +122,8 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := openStore(t, filepath.Join(t.TempDir(), "log"))
-			layout, _ := s3Layout(t)
+			layout, snapURL := s3Layout(t)
+			flipKey = ""
 			write(t, store, 0, 200)
 			older := snap(t, store, layout)
 			write(t, store, 200, 100)
@@ -132,7 +136,7 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 			tc.spoil(t, layout, store, newest)
 
 			t.Run("Bootstrap", func(t *testing.T) {
-				_, bs := agentConfig(t, "", "n", layout)
+				_, bs := agentConfig(t, "", "n", transitLayout(t, layout, snapURL))
 				dir := t.TempDir()
 				path, err := bs.Bootstrap(t.Context(), store, dir, cachefile.Options{NoSync: true})
 				if err != nil {
@@ -148,7 +152,7 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 				checkFallback(t, bs, w, store, older, tc.reason)
 			})
 			t.Run("Install", func(t *testing.T) {
-				_, bs := agentConfig(t, "", "n", layout)
+				_, bs := agentConfig(t, "", "n", transitLayout(t, layout, snapURL))
 				dir := t.TempDir()
 				w := openWriter(t, filepath.Join(dir, "cache"), store)
 				if err := bs.Install(t.Context(), store, w, dir, cachefile.Options{NoSync: true}); err != nil {
@@ -281,4 +285,59 @@ func tailTo(t *testing.T, s logstore.Store, w *cachefile.Writer) {
 			}
 		}
 	}
+}
+
+// flipKey names the object whose ranged GETs transitLayout damages.
+var flipKey string
+
+func flipInTransit(t *testing.T, key string) {
+	t.Helper()
+	flipKey = key
+	t.Cleanup(func() { flipKey = "" })
+}
+
+// transitLayout returns layout, or when a test asked for damage in
+// transit, the same layout read through an HTTP client that flips one bit
+// of the first part of flipKey's object.
+func transitLayout(t *testing.T, layout *snapshot.Layout, snapURL string) *snapshot.Layout {
+	t.Helper()
+	if flipKey == "" {
+		return layout
+	}
+	opts := s3Options(testserver.S3(t))
+	opts.HTTPClient = &http.Client{Transport: flipTransport{http.DefaultTransport, flipKey}}
+	l, err := snapshot.Open(t.Context(), snapURL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+type flipTransport struct {
+	rt  http.RoundTripper
+	key string
+}
+
+func (f flipTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := f.rt.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, f.key) &&
+		strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
+		resp.Body = &flipBody{ReadCloser: resp.Body}
+	}
+	return resp, err
+}
+
+// flipBody flips a bit of the 5000th byte it passes on.
+type flipBody struct {
+	io.ReadCloser
+	n int
+}
+
+func (b *flipBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.n <= 5000 && b.n+n > 5000 {
+		p[5000-b.n] ^= 0x04
+	}
+	b.n += n
+	return n, err
 }

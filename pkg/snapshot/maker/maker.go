@@ -123,7 +123,9 @@ func (o Options) base(ctx context.Context, tmp string, head uint64) (string, *sn
 		}
 		path := filepath.Join(tmp, fmt.Sprintf("base-%d.whycache", i))
 		o.Log.Info("downloading the newest snapshot", "object", m.Object, "updateID", m.UpdateID, "bytes", m.Size)
-		if err := o.Layout.Download(ctx, m, path, o.Download); err != nil {
+		dl := o.Download
+		dl.Checksum = snapshot.ChecksumCRC64NVME // Replace checks the file's own SHA-256
+		if err := o.Layout.Download(ctx, m, path, dl); err != nil {
 			o.Log.Error(err, "snapshot download failed; trying an older one")
 			continue
 		}

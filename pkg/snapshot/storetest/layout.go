@@ -205,6 +205,15 @@ func testDownloadCorrupt(t *testing.T, s snapshot.Store) {
 	if _, err := download(t, l, bad, opts); !errors.Is(err, snapshot.ErrCorrupt) {
 		t.Fatalf("download with a wrong SHA-256: %v, want ErrCorrupt", err)
 	}
+	if _, err := download(t, l, p.Manifest, snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4,
+		Checksum: snapshot.ChecksumCRC64NVME}); err != nil {
+		t.Fatalf("download checking the CRC64NVME: %v", err)
+	}
+	bad = p.Manifest
+	bad.CRC64NVME = "AAAAAAAAAAA="
+	if _, err := download(t, l, bad, snapshot.DownloadOptions{Checksum: snapshot.ChecksumCRC64NVME}); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("download with a wrong CRC64NVME: %v, want ErrCorrupt", err)
+	}
 	bad = p.Manifest
 	bad.ETag = "not-the-etag"
 	if _, err := download(t, l, bad, opts); !errors.Is(err, snapshot.ErrChanged) {
