@@ -143,7 +143,7 @@ func (a *Agent) open(ctx context.Context) error {
 	}
 	a.store = store
 	a.pager = newPager(store, a.cfg.PageOps, a.cfg.BatchBytes/4)
-	w, err := a.openCache()
+	w, err := a.openCache(ctx)
 	if err != nil {
 		store.Close()
 		return err
@@ -190,14 +190,14 @@ func (a *Agent) openStore(ctx context.Context) (logstore.Store, error) {
 // openCache opens the cache file as its writer. A corrupt file is moved
 // aside (for inspection) and replaced by an empty one; what to do about an
 // empty file is decided by reconcile.
-func (a *Agent) openCache() (*cachefile.Writer, error) {
+func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
 	path := a.CachePath()
 	_, statErr := os.Stat(path)
 	a.opened = fileUsable
 	if errors.Is(statErr, os.ErrNotExist) {
 		a.opened = fileNew
 	}
-	w, err := cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+	w, err := cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	if errors.Is(err, cachefile.ErrCorrupt) || errors.Is(err, cachefile.ErrVersion) {
 		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
 		a.log.Error(err, "cache file is unusable; moving it aside and rebuilding", "movedTo", aside)
@@ -206,7 +206,7 @@ func (a *Agent) openCache() (*cachefile.Writer, error) {
 		}
 		a.metrics.bootstraps.WithLabelValues("corrupt").Inc()
 		a.opened = fileCorrupt
-		w, err = cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+		w, err = cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open cache file: %w", err)

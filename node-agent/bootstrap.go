@@ -62,7 +62,7 @@ func (b ReplayBootstrapper) replay(ctx context.Context, store logstore.Store, di
 		return "", fmt.Errorf("replay bootstrap: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	w, err := cachefile.OpenWriter(filepath.Join(tmp, "replay.whycache"), store.ID(), opts)
+	w, err := cachefile.OpenWriter(ctx, filepath.Join(tmp, "replay.whycache"), store.ID(), opts)
 	if err != nil {
 		return "", fmt.Errorf("replay bootstrap: %w", err)
 	}

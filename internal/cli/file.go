@@ -67,7 +67,7 @@ caught up.`,
 			if err != nil {
 				return err
 			}
-			if _, err := cachefile.Verify(path); err != nil {
+			if _, err := cachefile.Verify(cmd.Context(), path); err != nil {
 				return fmt.Errorf("verify %s: %w", path, err)
 			}
 			fmt.Fprintf(g.out, "%s: structure and checksums ok\n", path)

@@ -145,7 +145,7 @@ func TestVerifyReplayFindsAMismatchWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := filepath.Join(t.TempDir(), agentapi.CacheFileName)
-	w, err := cachefile.OpenWriter(other, r.LogID(), cachefile.Options{})
+	w, err := cachefile.OpenWriter(t.Context(), other, r.LogID(), cachefile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,11 @@ func (w *Writer) CheckPath() (PathState, error) {
 	}
 	size := int64(w.m.hdr.fileSize)
 	if mine.Size() < size {
-		if err := w.f.Truncate(size); err != nil {
+		err := fail(fpExtend)
+		if err == nil {
+			err = w.f.Truncate(size)
+		}
+		if err != nil {
 			return PathTruncated, fmt.Errorf("extend truncated %s back to %d bytes: %w", w.path, size, err)
 		}
 		w.reserved = 0 // the blocks went with the truncation
