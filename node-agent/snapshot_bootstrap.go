@@ -78,7 +78,7 @@ func NewSnapshotBootstrapper(cfg SnapshotConfig) (*SnapshotBootstrapper, error) 
 func (b *SnapshotBootstrapper) Bootstrap(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options) (string, error) {
 	var out string
 	err := b.run(ctx, store, dir, opts, func(path string) error {
-		if _, err := cachefile.Verify(path); err != nil {
+		if _, err := cachefile.Verify(ctx, path); err != nil {
 			return err
 		}
 		out = path

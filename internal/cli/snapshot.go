@@ -160,7 +160,7 @@ log from the installed id.`,
 			if err := os.MkdirAll(g.dir, 0o755); err != nil {
 				return err
 			}
-			w, err := cachefile.OpenWriter(path, store.ID(), cachefile.Options{})
+			w, err := cachefile.OpenWriter(ctx, path, store.ID(), cachefile.Options{})
 			if err != nil {
 				return err
 			}

@@ -169,7 +169,7 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 
 func openWriter(t *testing.T, path string, store logstore.Store) *cachefile.Writer {
 	t.Helper()
-	w, err := cachefile.OpenWriter(path, store.ID(), cachefile.Options{NoSync: true})
+	w, err := cachefile.OpenWriter(t.Context(), path, store.ID(), cachefile.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestNoUsableSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bootstrap with horizon 0: %v", err)
 	}
-	if inf, err := cachefile.Verify(path); err != nil || inf.UpdateID != last {
+	if inf, err := cachefile.Verify(t.Context(), path); err != nil || inf.UpdateID != last {
 		t.Fatalf("replayed file at %d (%v), want %d", inf.UpdateID, err, last)
 	}
 	if n := counterValue(t, bs, "whycache_agent_bootstrap_source_total", "source", "replay"); n != 1 {

@@ -130,7 +130,7 @@ func snap(t *testing.T, s logstore.Store, l *snapshot.Layout) uint64 {
 // readFile returns a cache file's contents.
 func readFile(t *testing.T, path string) map[string]string {
 	t.Helper()
-	if _, err := cachefile.Verify(path); err != nil {
+	if _, err := cachefile.Verify(t.Context(), path); err != nil {
 		t.Fatal(err)
 	}
 	r, err := cachefile.Open(path)

@@ -36,7 +36,7 @@ func (o Options) build(ctx context.Context, tmp, base string, head uint64) (stri
 
 func (o Options) buildOnce(ctx context.Context, tmp, base string, head uint64, attempt int) (string, error) {
 	work := filepath.Join(tmp, fmt.Sprintf("work-%d.whycache", attempt))
-	w, err := cachefile.OpenWriter(work, o.Store.ID(), o.Cache)
+	w, err := cachefile.OpenWriter(ctx, work, o.Store.ID(), o.Cache)
 	if err != nil {
 		return "", fmt.Errorf("snapshot: %w", err)
 	}

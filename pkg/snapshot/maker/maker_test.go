@@ -70,7 +70,7 @@ func stateOf(t *testing.T, l *snapshot.Layout, log logstore.LogID) (storetest.St
 	if err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cachefile.Verify(p); err != nil {
+	if _, err := cachefile.Verify(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
 	r, err := cachefile.Open(p)

@@ -144,7 +144,7 @@ func runSnapshotBench(b *testing.B) {
 		return layout.Download(ctx, m, dst, snapshot.DownloadOptions{PartSize: partSize, Concurrency: concurrency})
 	})
 	verD := best(b, 2, func() error {
-		_, err := cachefile.Verify(filepath.Join(tmp, "dl"))
+		_, err := cachefile.Verify(ctx, filepath.Join(tmp, "dl"))
 		return err
 	})
 	checkD := best(b, 2, func() error { return layout.Check(ctx, m) })
@@ -156,7 +156,7 @@ func runSnapshotBench(b *testing.B) {
 		mbps(m.Size, bootD), 100*rawGetD.Seconds()/bootD.Seconds()))
 	installD := best(b, 2, func() error {
 		dir := b.TempDir()
-		w, err := cachefile.OpenWriter(filepath.Join(dir, "cache.whycache"), store.ID(), cachefile.Options{NoSync: true})
+		w, err := cachefile.OpenWriter(ctx, filepath.Join(dir, "cache.whycache"), store.ID(), cachefile.Options{NoSync: true})
 		if err != nil {
 			return err
 		}
