@@ -8,11 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
@@ -354,28 +352,6 @@ func checkHeader(path string, log logstore.LogID, m snapshot.Manifest) (string, 
 	return "", nil
 }
 
-// progress reports a download in the metrics and, every few seconds, in
-// the log.
-func (b *SnapshotBootstrapper) progress(m snapshot.Manifest) func(done, total int64) {
-	b.m.downloadTotal.Set(float64(m.Size))
-	var last time.Time
-	start := time.Now()
-	var mu sync.Mutex
-	return func(done, total int64) {
-		b.m.downloadDone.Set(float64(done))
-		if !mu.TryLock() {
-			return // another part is reporting
-		}
-		defer mu.Unlock()
-		if now := time.Now(); now.Sub(last) >= 2*time.Second || done == total {
-			last = now
-			rate := float64(done) / max(now.Sub(start).Seconds(), 1e-9)
-			b.m.downloadRate.Set(rate)
-			b.cfg.Logger.Info("downloading snapshot", "bytesDone", done, "bytesTotal", total, "bytesPerSecond", int64(rate))
-		}
-	}
-}
-
 // removeStaleDownloads removes downloads that a killed agent left behind.
 func removeStaleDownloads(dir string, log logr.Logger) {
 	ents, err := os.ReadDir(dir)
@@ -391,12 +367,6 @@ func removeStaleDownloads(dir string, log logr.Logger) {
 		}
 	}
 }
-
-// Describe implements prometheus.Collector.
-func (b *SnapshotBootstrapper) Describe(ch chan<- *prometheus.Desc) { b.m.describe(ch) }
-
-// Collect implements prometheus.Collector.
-func (b *SnapshotBootstrapper) Collect(ch chan<- prometheus.Metric) { b.m.collect(ch) }
 
 // The agent chooses with the snapshots on offer and installs through
 // Writer.Replace's own verification.

@@ -1,9 +1,12 @@
 package nodeagent
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/whycache/whycache/pkg/snapshot"
 )
 
 // snapshotMetrics are the SnapshotBootstrapper's metrics.
@@ -69,3 +72,32 @@ func (m *snapshotMetrics) done(source string, bytes int64, d, age time.Duration)
 }
 
 func (m *snapshotMetrics) failure(reason string) { m.failures.WithLabelValues(reason).Inc() }
+
+// progress reports a download in the metrics and, every few seconds, in
+// the log.
+func (b *SnapshotBootstrapper) progress(m snapshot.Manifest) func(done, total int64) {
+	b.m.downloadTotal.Set(float64(m.Size))
+	var last time.Time
+	start := time.Now()
+	var mu sync.Mutex
+	return func(done, total int64) {
+		b.m.downloadDone.Set(float64(done))
+		if !mu.TryLock() {
+			return // another part is reporting
+		}
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= 2*time.Second || done == total {
+			last = now
+			rate := float64(done) / max(now.Sub(start).Seconds(), 1e-9)
+			b.m.downloadRate.Set(rate)
+			b.cfg.Logger.Info("downloading snapshot", "bytesDone", done, "bytesTotal", total, "bytesPerSecond", int64(rate))
+		}
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (b *SnapshotBootstrapper) Describe(ch chan<- *prometheus.Desc) { b.m.describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (b *SnapshotBootstrapper) Collect(ch chan<- prometheus.Metric) { b.m.collect(ch) }
+
