@@ -100,4 +100,3 @@ func (b *SnapshotBootstrapper) Describe(ch chan<- *prometheus.Desc) { b.m.descri
 
 // Collect implements prometheus.Collector.
 func (b *SnapshotBootstrapper) Collect(ch chan<- prometheus.Metric) { b.m.collect(ch) }
-
