@@ -270,7 +270,8 @@ func (a *Agent) installFrom(ctx context.Context, b Bootstrapper, w *cachefile.Wr
 	if in, ok := b.(Installer); ok {
 		return in.Install(ctx, a.store, w, a.cfg.Dir, a.cfg.Cache)
 	}
-	path, err := b.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
+	// Its temporary files go where readers cannot open them.
+	path, err := b.Bootstrap(ctx, a.store, filepath.Join(a.cfg.Dir, cachefile.PrivateDirName), a.cfg.Cache)
 	if err != nil {
 		return err
 	}
