@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/whycache/whycache/pkg/agentapi"
 )
 
 // shutdownGrace bounds how long in-flight requests may take once the agent
@@ -89,9 +91,9 @@ func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
 // serveHealth serves /healthz, /readyz and /metrics until ctx ends.
 func (l *listeners) serveHealth(ctx context.Context, a *Agent) error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.probe(a.liveness))
-	mux.HandleFunc("GET /readyz", a.probe(a.readiness))
-	mux.Handle("GET /metrics", a.metricsHandler())
+	mux.HandleFunc("GET "+agentapi.PathHealthz, a.probe(a.liveness))
+	mux.HandleFunc("GET "+agentapi.PathReadyz, a.probe(a.readiness))
+	mux.Handle("GET "+agentapi.PathMetrics, a.metricsHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return serve(ctx, srv, l.health)
 }
