@@ -48,6 +48,14 @@ type WhycacheInstanceStatus struct {
 	// +optional
 	LastRewrite *RewriteRun `json:"lastRewrite,omitempty"`
 
+	// lastSnapshotFailure is the newest failed snapshot Job.
+	// +optional
+	LastSnapshotFailure *JobFailure `json:"lastSnapshotFailure,omitempty"`
+
+	// lastRewriteFailure is the newest failed history rewrite Job.
+	// +optional
+	LastRewriteFailure *JobFailure `json:"lastRewriteFailure,omitempty"`
+
 	// lastSnapshotScheduleTime is the scheduled time of the newest snapshot
 	// Job the operator created.
 	// +optional
@@ -68,12 +76,13 @@ type WhycacheInstanceStatus struct {
 	// +optional
 	NextRewriteTime *metav1.Time `json:"nextRewriteTime,omitempty"`
 
-	// missedSnapshots counts snapshot runs skipped because they could not
-	// start within startingDeadlineSeconds.
+	// missedSnapshots counts the snapshot runs scheduled since the last one
+	// that started which can no longer start: older than
+	// startingDeadlineSeconds, or superseded by a later run.
 	// +optional
 	MissedSnapshots int32 `json:"missedSnapshots,omitempty"`
 
-	// missedRewrites counts rewrite runs skipped the same way.
+	// missedRewrites counts the missed rewrite runs the same way.
 	// +optional
 	MissedRewrites int32 `json:"missedRewrites,omitempty"`
 }
@@ -152,4 +161,16 @@ type RewriteRun struct {
 	// time is when the rewrite finished.
 	// +optional
 	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// JobFailure is a scheduled Job that failed.
+type JobFailure struct {
+	// jobName is the Job.
+	JobName string `json:"jobName"`
+	// time is when it failed.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// message is the Job's failure reason and message.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
