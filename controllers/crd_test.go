@@ -87,7 +87,9 @@ func TestInvalidSpecsRejected(t *testing.T) {
 		want   string
 	}{
 		{"no log store", func(u *unstructured.Unstructured) { unstructured.RemoveNestedField(u.Object, "spec", "logStore") }, "spec.logStore: Required value"},
-		{"no secret name", func(u *unstructured.Unstructured) { unstructured.RemoveNestedField(u.Object, "spec", "logStore", "urlSecretRef", "name") }, "spec.logStore.urlSecretRef.name: Required value"},
+		{"no secret name", func(u *unstructured.Unstructured) {
+			unstructured.RemoveNestedField(u.Object, "spec", "logStore", "urlSecretRef", "name")
+		}, "spec.logStore.urlSecretRef.name: Required value"},
 		{"bad log name", set("spec.logStore.logName", "Flags-1"), "spec.logStore.logName: Invalid value"},
 		{"long instance name", func(u *unstructured.Unstructured) { u.SetName(strings.Repeat("a", 41)) }, "metadata.name must be at most 40 characters"},
 		{"cron with four fields", set("spec.historyRewrite.schedule", "0 * * *"), "spec.historyRewrite.schedule: Invalid value"},

@@ -19,7 +19,9 @@ import (
 	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
 )
 
-func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
 
 // storeSecret creates a Secret holding a log store URL under "url".
 func storeSecret(t *testing.T, ns, name, url string) {

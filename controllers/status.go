@@ -45,8 +45,8 @@ type statusInput struct {
 	Snapshot, Rewrite kindStatus
 	// LastSnapshot, LastRewrite and the failures are the newest results
 	// (nil keeps the old status's record).
-	LastSnapshot                           *whycachev1.SnapshotRun
-	LastRewrite                            *whycachev1.RewriteRun
+	LastSnapshot                            *whycachev1.SnapshotRun
+	LastRewrite                             *whycachev1.RewriteRun
 	LastSnapshotFailure, LastRewriteFailure *whycachev1.JobFailure
 }
 

@@ -29,7 +29,7 @@ func TestComputeStatus(t *testing.T) {
 		return statusInput{Now: now, Generation: 3, DaemonSet: ds(2, 2, 2), Store: store, MaxLagIDs: 100, NodeGoneAfter: time.Hour}
 	}
 	type want struct {
-		ready, degraded       metav1.ConditionStatus
+		ready, degraded        metav1.ConditionStatus
 		readyReason, degReason string
 	}
 	for _, tc := range []struct {
@@ -60,7 +60,9 @@ func TestComputeStatus(t *testing.T) {
 		{"rolling", func(in *statusInput) { in.DaemonSet = ds(3, 1, 3) }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonRollingUpdate, whycachev1.ReasonAsExpected}, nil},
 		{"template not observed", func(in *statusInput) { in.DaemonSet.Status.ObservedGeneration = 1 }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonRollingUpdate, whycachev1.ReasonAsExpected}, nil},
 		{"a node not ready", func(in *statusInput) { in.DaemonSet = ds(3, 3, 2) }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonNodesNotReady, whycachev1.ReasonAsExpected},
-			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) { mustf(t, st.Nodes.Summary == "2/3", "summary = %q", st.Nodes.Summary) }},
+			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) {
+				mustf(t, st.Nodes.Summary == "2/3", "summary = %q", st.Nodes.Summary)
+			}},
 		{"lagging and gone nodes", func(in *statusInput) {
 			in.Store.Nodes = append(in.Store.Nodes,
 				logstore.NodeProgress{Node: "c", AppliedID: 500, Heartbeat: now.Add(-time.Minute)},
@@ -88,7 +90,9 @@ func TestComputeStatus(t *testing.T) {
 			in.SnapshotsEnabled = true
 			in.Snapshot.Decision.Missed = 2
 		}, want{metav1.ConditionFalse, metav1.ConditionTrue, whycachev1.ReasonScheduleMissed, whycachev1.ReasonScheduleMissed},
-			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) { mustf(t, st.MissedSnapshots == 2, "missedSnapshots = %d", st.MissedSnapshots) }},
+			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) {
+				mustf(t, st.MissedSnapshots == 2, "missedSnapshots = %d", st.MissedSnapshots)
+			}},
 		{"rewrite failed degrades but leaves Ready", func(in *statusInput) { in.Rewrite.NewestFailed = true },
 			want{metav1.ConditionTrue, metav1.ConditionTrue, whycachev1.ReasonReady, whycachev1.ReasonRewriteFailed}, nil},
 		{"next runs and results", func(in *statusInput) {
