@@ -3,6 +3,7 @@ package controllers
 import (
 	"path"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -80,6 +81,15 @@ func storeEnv(inst *whycachev1.WhycacheInstance) []corev1.EnvVar {
 	}
 }
 
+// nodeGoneAfter is the heartbeat age after which a node counts as gone
+// (the CRD defaults it; an hour when absent).
+func nodeGoneAfter(inst *whycachev1.WhycacheInstance) time.Duration {
+	if d := inst.Spec.HistoryRewrite.NodeGoneAfter; d != nil && d.Duration > 0 {
+		return d.Duration
+	}
+	return time.Hour
+}
+
 func secretKey(ref whycachev1.SecretKeyRef) string {
 	if ref.Key == "" {
 		return "url"
@@ -122,7 +132,7 @@ func agentArgs(inst *whycachev1.WhycacheInstance) []string {
 	if inst.Spec.LogStore.CreateLog {
 		args = append(args, cliFlag(agentapi.FlagCreateLog, "true"))
 	}
-	if a.MaxLag.Duration > 0 {
+	if a.MaxLag != nil && a.MaxLag.Duration > 0 {
 		args = append(args, cliFlag(agentapi.FlagMaxLag, a.MaxLag.Duration.String()))
 	}
 	for _, f := range []struct {

@@ -101,7 +101,7 @@ func TestSpecChangeRollsDaemonSet(t *testing.T) {
 
 	inst = getInstance(t, ns, "roll")
 	inst.Spec.Agent.Image = "whycache:v2"
-	inst.Spec.Agent.MaxLag = metav1.Duration{Duration: 45 * time.Second}
+	inst.Spec.Agent.MaxLag = &metav1.Duration{Duration: 45 * time.Second}
 	if err := admin.Update(t.Context(), inst); err != nil {
 		t.Fatal(err)
 	}

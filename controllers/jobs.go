@@ -71,7 +71,7 @@ func jobArgs(inst *whycachev1.WhycacheInstance, kind jobKind) []string {
 			cliFlag(agentapi.FlagSnapshotRetain, strconv.Itoa(int(s.Retention)))}
 	}
 	args := []string{"whycache", "rewrite-history", "--" + agentapi.FlagSafe,
-		cliFlag(agentapi.FlagNodeGoneAfter, inst.Spec.HistoryRewrite.NodeGoneAfter.Duration.String())}
+		cliFlag(agentapi.FlagNodeGoneAfter, nodeGoneAfter(inst).String())}
 	if s != nil {
 		// The safe limit stays at or below the newest snapshot's id.
 		args = append(args, cliFlag(agentapi.FlagSnapshotURL, snapshotURL(s)))

@@ -87,7 +87,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	in := statusInput{
 		Now: now, Generation: inst.Generation, Old: inst.Status, SpecErr: specErr, DaemonSet: ds,
-		MaxLagIDs: inst.Spec.Agent.MaxLagIDs, NodeGoneAfter: inst.Spec.HistoryRewrite.NodeGoneAfter.Duration,
+		MaxLagIDs: inst.Spec.Agent.MaxLagIDs, NodeGoneAfter: nodeGoneAfter(&inst),
 		SnapshotsEnabled: inst.Spec.Snapshots != nil,
 	}
 	if in.Snapshot, err = r.runSchedule(ctx, &inst, kindSnapshot, snapSched, jobs, now); err != nil {

@@ -125,7 +125,7 @@ type HistoryRewriteSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="nodeGoneAfter must be at least 1m"
 	// +optional
-	NodeGoneAfter metav1.Duration `json:"nodeGoneAfter,omitempty"`
+	NodeGoneAfter *metav1.Duration `json:"nodeGoneAfter,omitempty"`
 
 	// JobPolicy says how the rewrite Jobs run.
 	JobPolicy `json:",inline"`
@@ -202,7 +202,7 @@ type AgentSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="maxLag must be at least 1s"
 	// +optional
-	MaxLag metav1.Duration `json:"maxLag,omitempty"`
+	MaxLag *metav1.Duration `json:"maxLag,omitempty"`
 
 	// maxLagIDs is the number of unapplied updates above which a node is
 	// not ready, and counts as lagging in the status.
