@@ -92,6 +92,15 @@ func TestDecideSchedule(t *testing.T) {
 	}
 }
 
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestParseScheduleRejects(t *testing.T) {
 	// What the CRD's pattern lets through but a cron parser refuses.
 	for _, expr := range []string{"61 * * * *", "* 25 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "CRON_TZ=Nowhere/Atlantis 0 * * * *"} {
