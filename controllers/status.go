@@ -178,6 +178,8 @@ func nodesCondition(ds *appsv1.DaemonSet) condition {
 	}
 	s := ds.Status
 	switch {
+	case s.ObservedGeneration == 0:
+		return condition{metav1.ConditionFalse, whycachev1.ReasonNodesNotReady, "the DaemonSet controller has not seen the DaemonSet yet"}
 	case s.ObservedGeneration < ds.Generation:
 		return condition{metav1.ConditionFalse, whycachev1.ReasonRollingUpdate, "the DaemonSet controller has not seen the new pod template yet"}
 	case s.DesiredNumberScheduled == 0:

@@ -77,8 +77,9 @@ func testStatusFromLogStore(t *testing.T, url string) {
 	r.reconcileAt(t, inst, now)
 	inst = getInstance(t, ns, "st")
 	wantCondition(t, inst, whycachev1.ConditionLogStoreReachable, metav1.ConditionTrue, whycachev1.ReasonReachable)
-	wantCondition(t, inst, whycachev1.ConditionNodesReady, metav1.ConditionFalse, whycachev1.ReasonNoNodes)
-	wantCondition(t, inst, whycachev1.ConditionReady, metav1.ConditionFalse, whycachev1.ReasonNoNodes)
+	// No DaemonSet controller runs here: the DaemonSet stays unobserved.
+	wantCondition(t, inst, whycachev1.ConditionNodesReady, metav1.ConditionFalse, whycachev1.ReasonNodesNotReady)
+	wantCondition(t, inst, whycachev1.ConditionReady, metav1.ConditionFalse, whycachev1.ReasonNodesNotReady)
 	wantCondition(t, inst, whycachev1.ConditionDegraded, metav1.ConditionTrue, whycachev1.ReasonNodesLagging)
 	st := inst.Status
 	mustf(t, st.LatestUpdateID == 5 && st.LogID == store.ID().String(), "latest/log = %d/%s, want 5/%s", st.LatestUpdateID, st.LogID, store.ID())

@@ -58,6 +58,7 @@ func TestComputeStatus(t *testing.T) {
 		{"no daemonset yet", func(in *statusInput) { in.DaemonSet = nil }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonNodesNotReady, whycachev1.ReasonAsExpected}, nil},
 		{"no nodes", func(in *statusInput) { in.DaemonSet = ds(0, 0, 0) }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonNoNodes, whycachev1.ReasonAsExpected}, nil},
 		{"rolling", func(in *statusInput) { in.DaemonSet = ds(3, 1, 3) }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonRollingUpdate, whycachev1.ReasonAsExpected}, nil},
+		{"daemonset not observed", func(in *statusInput) { in.DaemonSet.Status = appsv1.DaemonSetStatus{} }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonNodesNotReady, whycachev1.ReasonAsExpected}, nil},
 		{"template not observed", func(in *statusInput) { in.DaemonSet.Status.ObservedGeneration = 1 }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonRollingUpdate, whycachev1.ReasonAsExpected}, nil},
 		{"a node not ready", func(in *statusInput) { in.DaemonSet = ds(3, 3, 2) }, want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonNodesNotReady, whycachev1.ReasonAsExpected},
 			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) {

@@ -45,7 +45,7 @@ type JobPolicy struct {
 
 // SnapshotSpec says where snapshots go and when they are taken.
 //
-// +kubebuilder:validation:XValidation:rule="!self.pathStyle || has(self.endpoint)",message="pathStyle needs an endpoint (path-style addressing is for S3-compatible servers)"
+// +kubebuilder:validation:XValidation:rule="!has(self.pathStyle) || !self.pathStyle || has(self.endpoint)",message="pathStyle needs an endpoint (path-style addressing is for S3-compatible servers)"
 type SnapshotSpec struct {
 	// bucket is the S3 bucket.
 	// +kubebuilder:validation:MinLength=3
@@ -222,7 +222,7 @@ type AgentSpec struct {
 
 // LimitsSpec bounds what one update may hold.
 //
-// +kubebuilder:validation:XValidation:rule="self.maxKeySize + self.maxValueSize <= self.maxUpdateSize",message="maxUpdateSize must hold at least one key of maxKeySize and one value of maxValueSize"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxKeySize) || !has(self.maxValueSize) || !has(self.maxUpdateSize) || self.maxKeySize + self.maxValueSize <= self.maxUpdateSize",message="maxUpdateSize must hold at least one key of maxKeySize and one value of maxValueSize"
 type LimitsSpec struct {
 	// maxKeySize is the largest key, in bytes.
 	// +kubebuilder:default=65536

@@ -62,7 +62,7 @@ func init() {
 
 // WhycacheInstanceSpec is the desired state of a WhycacheInstance.
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.agent.maxLag) < duration(self.historyRewrite.nodeGoneAfter)",message="agent.maxLag must be shorter than historyRewrite.nodeGoneAfter: a node that is merely behind must not count as gone"
+// +kubebuilder:validation:XValidation:rule="!has(self.agent) || !has(self.agent.maxLag) || !has(self.historyRewrite) || !has(self.historyRewrite.nodeGoneAfter) || duration(self.agent.maxLag) < duration(self.historyRewrite.nodeGoneAfter)",message="agent.maxLag must be shorter than historyRewrite.nodeGoneAfter: a node that is merely behind must not count as gone"
 type WhycacheInstanceSpec struct {
 	// logStore is where the instance's log of updates lives.
 	// +required
