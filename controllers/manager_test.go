@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
@@ -35,7 +36,7 @@ func TestManagerRunsWithItsGeneratedRole(t *testing.T) {
 
 	mgr, err := NewManager(operatorCfg, ManagerOptions{
 		MetricsAddr: "0", ProbeAddr: "0", LeaderElection: true, LeaderElectionNamespace: operatorNamespace,
-		AgentImage: testImage, StorePollInterval: time.Second, StoreTimeout: 5 * time.Second,
+		AgentImage: testImage, StorePollInterval: time.Hour, StoreTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +67,8 @@ func TestManagerRunsWithItsGeneratedRole(t *testing.T) {
 		}
 		return nil
 	})
-	// The watch on DaemonSets reaches the reconciler: the DaemonSet's
-	// readiness shows in the instance's status.
+	// The watch on DaemonSets reaches the reconciler (the store poll is an
+	// hour away): the DaemonSet's readiness shows in the instance's status.
 	setDaemonSetStatus(t, getDaemonSet(t, inst), 1, 1)
 	eventually(t, time.Minute, func() error {
 		if s := getInstance(t, ns, "mgr").Status.Nodes.Summary; s != "1/1" {
@@ -75,4 +76,48 @@ func TestManagerRunsWithItsGeneratedRole(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestOperatorRoleIsLeast asks the API server what the operator's
+// ServiceAccount may do: what its cache and reconciler need, and nothing
+// else of note.
+func TestOperatorRoleIsLeast(t *testing.T) {
+	needEnv(t)
+	for _, tc := range []struct {
+		verb, group, resource, sub string
+		allowed                    bool
+	}{
+		{"watch", "whycache.io", "whycacheinstances", "", true},
+		{"update", "whycache.io", "whycacheinstances", "status", true},
+		{"update", "whycache.io", "whycacheinstances", "", false},
+		{"watch", "apps", "daemonsets", "", true},
+		{"patch", "apps", "daemonsets", "", true},
+		{"delete", "apps", "daemonsets", "", false},
+		{"watch", "batch", "jobs", "", true},
+		{"delete", "batch", "jobs", "", true},
+		{"watch", "", "serviceaccounts", "", true},
+		{"get", "", "secrets", "", true},
+		{"list", "", "secrets", "", false},
+		{"watch", "", "secrets", "", false},
+		{"list", "", "pods", "", true},
+		{"watch", "", "pods", "", false},
+		{"create", "", "pods", "", false},
+		{"create", "events.k8s.io", "events", "", true},
+		{"create", "rbac.authorization.k8s.io", "rolebindings", "", false},
+		{"create", "", "serviceaccounts", "token", false},
+	} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   serviceAccountUser(operatorNamespace, operatorSA),
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: "some-app", Verb: tc.verb, Group: tc.group, Resource: tc.resource, Subresource: tc.sub,
+			},
+		}}
+		if err := admin.Create(t.Context(), sar); err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != tc.allowed {
+			t.Errorf("%s %s/%s/%s: allowed = %v, want %v", tc.verb, tc.group, tc.resource, tc.sub, sar.Status.Allowed, tc.allowed)
+		}
+	}
 }
