@@ -2,10 +2,10 @@ package whycache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/whycache/whycache/pkg/agentapi"
@@ -16,10 +16,9 @@ import (
 // Client reads an instance's dataset from its cache file and writes updates
 // through the node agent or the log store. It is safe for concurrent use.
 type Client struct {
-	dir    string
-	r      *cachefile.Reader
-	w      writer
-	closed atomic.Bool
+	dir string
+	r   *cachefile.Reader
+	w   Writer
 }
 
 // Option configures a Client.
@@ -51,7 +50,9 @@ func WithApplyWait() Option { return func(o *options) { o.waitApply = true } }
 func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
 // Open opens the instance whose directory is dir. It fails with an error
-// matching ErrNoFile when the directory has no cache file yet.
+// matching ErrNoFile when the directory has no cache file yet; OpenWait
+// waits for it instead. A process with no cache file that only writes uses
+// a Writer (NewWriter).
 func Open(dir string, opts ...Option) (*Client, error) {
 	o := options{socket: filepath.Join(dir, agentapi.SocketName), timeout: 30 * time.Second}
 	for _, opt := range opts {
@@ -63,11 +64,42 @@ func Open(dir string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{dir: dir, r: r}
 	if o.store != nil {
-		c.w = storeWriter{o.store}
+		c.w.a = storeWriter{o.store}
 	} else {
-		c.w = newAgentWriter(o.socket, o.waitApply, o.timeout)
+		c.w.a = newAgentWriter(o.socket, o.waitApply, o.timeout)
 	}
 	return c, nil
+}
+
+// Pauses between the checks of OpenWait: short at first, for a file that is
+// about to appear, and bounded, so that a pod sees its node's file soon
+// after a long bootstrap.
+const (
+	waitPauseMin = time.Millisecond
+	waitPauseMax = 200 * time.Millisecond
+)
+
+// OpenWait opens the instance whose directory is dir, as Open does, but
+// waits until the node agent has made the cache file: for a pod that starts
+// before its node's agent, or while the agent bootstraps. It checks again
+// with a growing pause, and fails when ctx ends, with an error matching
+// both ErrNoFile and ctx's error. Any other error returns at once.
+func OpenWait(ctx context.Context, dir string, opts ...Option) (*Client, error) {
+	pause := waitPauseMin
+	for {
+		c, err := Open(dir, opts...)
+		if !errors.Is(err, ErrNoFile) {
+			return c, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (waited: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, waitPauseMax)
+	}
 }
 
 // Get returns a copy of key's value, or an error matching ErrNotFound.
@@ -131,51 +163,31 @@ func (c *Client) WaitFor(ctx context.Context, id uint64) error {
 // Set sets key to value and returns the update id once the update is
 // durable.
 func (c *Client) Set(ctx context.Context, key, value []byte) (uint64, error) {
-	return c.write(ctx, []logstore.Op{logstore.Set(key, value)})
+	return c.w.Set(ctx, key, value)
 }
 
 // SetMulti sets several keys in one atomic update and returns its id.
 func (c *Client) SetMulti(ctx context.Context, items map[string][]byte) (uint64, error) {
-	ops := make([]logstore.Op, 0, len(items))
-	for k, v := range items {
-		ops = append(ops, logstore.Set([]byte(k), v))
-	}
-	return c.write(ctx, ops)
+	return c.w.SetMulti(ctx, items)
 }
 
 // Delete deletes key and returns the update id. Deleting a missing key is
 // not an error.
 func (c *Client) Delete(ctx context.Context, key []byte) (uint64, error) {
-	return c.write(ctx, []logstore.Op{logstore.Delete(key)})
+	return c.w.Delete(ctx, key)
 }
 
 // DeleteMulti deletes several keys in one atomic update and returns its id.
 // Missing keys are not an error: the others are deleted.
 func (c *Client) DeleteMulti(ctx context.Context, keys [][]byte) (uint64, error) {
-	ops := make([]logstore.Op, len(keys))
-	for i, k := range keys {
-		ops[i] = logstore.Delete(k)
-	}
-	return c.write(ctx, ops)
-}
-
-func (c *Client) write(ctx context.Context, ops []logstore.Op) (uint64, error) {
-	if c.closed.Load() {
-		return 0, ErrClosed
-	}
-	id, err := c.w.write(ctx, ops)
-	if err != nil {
-		return 0, fmt.Errorf("whycache: write: %w", err)
-	}
-	return id, nil
+	return c.w.DeleteMulti(ctx, keys)
 }
 
 // Close releases the client's file mapping. It does not close a store given
 // with WithStore.
 func (c *Client) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
-		return ErrClosed
+	if err := c.w.Close(); err != nil {
+		return err
 	}
-	c.w.close()
 	return c.r.Close()
 }

@@ -13,11 +13,15 @@
 //	id, err := c.Set(ctx, []byte("feature.x"), []byte("on")) // durable once it returns
 //	err = c.WaitFor(ctx, id)                      // read-your-writes on this node
 //
+// [Open] fails with [ErrNoFile] until the node agent has made the file;
+// [OpenWait] waits for it.
+//
 // Reads take no lock and make no system call; they never depend on the agent
 // being up. Writes go through the node agent's Unix socket in the instance
-// directory, or, with [WithStore], straight to the log store (for jobs and
-// tools that run outside the cluster). A write returns the update id once the
-// update is durable in the log; every node applies it shortly after.
+// directory, or, with [WithStore], straight to the log store. A job or tool
+// that runs outside the cluster, with no cache file, writes through a
+// [Writer] ([NewWriter]). A write returns the update id once the update is
+// durable in the log; every node applies it shortly after.
 //
 // Iteration ([Client.Keys], [Client.Values], [Client.Items], [Client.Prefix])
 // may see updates that happen while it runs, as in the original whycache, but

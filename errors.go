@@ -13,18 +13,17 @@ var (
 	// ErrNotFound: the key is not in the dataset.
 	ErrNotFound = cachefile.ErrNotFound
 	// ErrNoFile: the instance directory has no cache file yet (the node
-	// agent has not created it).
+	// agent has not created it); OpenWait waits for it.
 	ErrNoFile = cachefile.ErrNoFile
 	// ErrTooLarge: a key, a value or an update is over a size limit.
 	ErrTooLarge = logstore.ErrTooLarge
-	// ErrInvalid: a write is malformed, e.g. an empty key.
+	// ErrInvalid: a write is malformed, e.g. an empty key; or an argument
+	// is missing, e.g. NewWriter's store.
 	ErrInvalid = logstore.ErrInvalid
 	// ErrUnavailable: the write could not be confirmed because the node
 	// agent or the log store cannot be reached; the update may or may not
 	// have been appended.
 	ErrUnavailable = errors.New("whycache: writes unavailable")
-	// ErrReadOnly: the client has no way to write (no agent socket, no store).
-	ErrReadOnly = errors.New("whycache: client has no writer")
 	// ErrClosed: the client has been closed.
 	ErrClosed = errors.New("whycache: client closed")
 )

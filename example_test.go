@@ -5,15 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"path/filepath"
 	"time"
 
 	"github.com/whycache/whycache"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends"
 )
 
 // exampleDir is an instance directory kept up to date by a node agent that
 // TestMain runs for the examples (in production: the hostPath mounted into
 // the pod, e.g. /var/lib/whycache/<instance>).
 var exampleDir string
+
+// exampleLogDir is the local-directory log that agent follows (in
+// production: a MySQL or PostgreSQL database that jobs reach too).
+var exampleLogDir string
 
 func Example() {
 	c, err := whycache.Open(exampleDir)
@@ -137,4 +144,57 @@ func ExampleClient_Pin() {
 	}
 	fmt.Println(total)
 	// Output: 7
+}
+
+// A job outside the cluster has no cache file: it writes to the log store
+// that the node agents follow, and every node applies what it wrote.
+func ExampleNewWriter() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The store's URL: a directory here; mysql://… or postgres://… in a
+	// cluster.
+	store, err := backends.Open(ctx, exampleLogDir, logstore.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	w, err := whycache.NewWriter(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	id, err := w.Set(ctx, []byte("batch/nightly"), []byte("done"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// On a node, once its agent has applied the update:
+	c, err := whycache.Open(exampleDir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitFor(ctx, id); err != nil {
+		log.Fatal(err)
+	}
+	v, err := c.Get([]byte("batch/nightly"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(v))
+	// Output: done
+}
+
+// A pod that may start before its node's agent has made the file waits for
+// it, for as long as its context allows, instead of polling Open.
+func ExampleOpenWait() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := whycache.OpenWait(ctx, exampleDir)
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, whycache.ErrNoFile) if the minute passed first
+	}
+	defer c.Close()
+	fmt.Println(filepath.Base(c.Path()))
+	// Output: cache.whycache
 }

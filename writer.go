@@ -9,14 +9,87 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
-// writer appends updates to the log.
-type writer interface {
+// Writer writes updates to an instance's log, with no cache file: for jobs
+// and tools that run where no node agent is (outside the cluster, or on a
+// node of another pool). It has no reads, since it has no file to read; a
+// process that also reads opens a [Client]. It is safe for concurrent use.
+type Writer struct {
+	a      appender
+	closed atomic.Bool
+}
+
+// NewWriter returns a Writer that appends straight to the log store s, the
+// same store the node agents follow. The caller keeps ownership of s and
+// closes it after the Writer.
+func NewWriter(s logstore.Store) (*Writer, error) {
+	if s == nil {
+		return nil, fmt.Errorf("whycache: new writer: no store: %w", ErrInvalid)
+	}
+	return &Writer{a: storeWriter{s}}, nil
+}
+
+// Set sets key to value and returns the update id once the update is
+// durable.
+func (w *Writer) Set(ctx context.Context, key, value []byte) (uint64, error) {
+	return w.write(ctx, []logstore.Op{logstore.Set(key, value)})
+}
+
+// SetMulti sets several keys in one atomic update and returns its id.
+func (w *Writer) SetMulti(ctx context.Context, items map[string][]byte) (uint64, error) {
+	ops := make([]logstore.Op, 0, len(items))
+	for k, v := range items {
+		ops = append(ops, logstore.Set([]byte(k), v))
+	}
+	return w.write(ctx, ops)
+}
+
+// Delete deletes key and returns the update id. Deleting a missing key is
+// not an error.
+func (w *Writer) Delete(ctx context.Context, key []byte) (uint64, error) {
+	return w.write(ctx, []logstore.Op{logstore.Delete(key)})
+}
+
+// DeleteMulti deletes several keys in one atomic update and returns its id.
+// Missing keys are not an error: the others are deleted.
+func (w *Writer) DeleteMulti(ctx context.Context, keys [][]byte) (uint64, error) {
+	ops := make([]logstore.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = logstore.Delete(k)
+	}
+	return w.write(ctx, ops)
+}
+
+func (w *Writer) write(ctx context.Context, ops []logstore.Op) (uint64, error) {
+	if w.closed.Load() {
+		return 0, ErrClosed
+	}
+	id, err := w.a.write(ctx, ops)
+	if err != nil {
+		return 0, fmt.Errorf("whycache: write: %w", err)
+	}
+	return id, nil
+}
+
+// Close releases the Writer; later writes fail with ErrClosed. It does not
+// close the store.
+func (w *Writer) Close() error {
+	if !w.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	w.a.close()
+	return nil
+}
+
+// appender appends updates to the log: straight to the store, or through
+// the node agent.
+type appender interface {
 	write(ctx context.Context, ops []logstore.Op) (uint64, error)
 	close()
 }

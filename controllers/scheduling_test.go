@@ -181,13 +181,13 @@ func TestUnparsableScheduleIsTerminal(t *testing.T) {
 	ns := testNamespace(t)
 	// The CRD's pattern lets a minute of 61 through; only the parser can
 	// tell.
-	inst := createInstance(t, ns, "badcron", func(i *whycachev1.WhycacheInstance) { i.Spec.HistoryRewrite.Schedule = "61 * * * *" })
+	createInstance(t, ns, "badcron", func(i *whycachev1.WhycacheInstance) { i.Spec.HistoryRewrite.Schedule = "61 * * * *" })
 	r := newTestReconciler(t, time.Now())
 	_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: key(ns, "badcron")})
 	if err == nil || !errors.Is(err, reconcile.TerminalError(nil)) {
 		t.Fatalf("Reconcile = %v, want a terminal error", err)
 	}
-	inst = getInstance(t, ns, "badcron")
+	inst := getInstance(t, ns, "badcron")
 	wantCondition(t, inst, whycachev1.ConditionReady, metav1.ConditionFalse, whycachev1.ReasonInvalidSpec)
 	wantCondition(t, inst, whycachev1.ConditionDegraded, metav1.ConditionTrue, whycachev1.ReasonInvalidSpec)
 	mustf(t, strings.Contains(conditionOf(t, inst, whycachev1.ConditionReady).Message, "spec.historyRewrite.schedule"), "message = %q", conditionOf(t, inst, whycachev1.ConditionReady).Message)

@@ -26,9 +26,12 @@ type Agent struct {
 	metrics *metrics
 
 	// Set once Run has opened them; read-only afterwards.
-	store logstore.Store
-	w     *cachefile.Writer
-	pager *pager // used by the sync loop only
+	store  logstore.Store
+	w      *cachefile.Writer
+	opened fileState // what openCache found at the path
+	tipf   *tipFile  // the fingerprint of the file's last update, beside it
+	pager  *pager    // used by the sync loop only
+	tip    tip       // the last update applied; used by the sync loop only
 
 	applied      atomic.Uint64
 	head         atomic.Uint64
@@ -40,11 +43,14 @@ type Agent struct {
 
 	appliedMu sync.Mutex
 	appliedCh chan struct{} // closed and replaced whenever applied moves
+	epoch     atomic.Uint64 // bumped whenever a rebuilt file is installed
+	kick      chan struct{} // wakes the sync loop's wait
 
 	stats atomic.Pointer[cachefile.Stats]
 
 	healthAddr, tcpAddr atomic.Value // string: the listeners' actual addresses
 	bootstrapping       atomic.Int64 // unix nanos when a running bootstrap started; 0 when none
+	fault               atomic.Value // string: why the file is unusable while it is rebuilt; "" when it is not
 }
 
 // New checks the configuration and returns an agent ready to Run.
@@ -59,10 +65,12 @@ func New(cfg Config) (*Agent, error) {
 		metrics:   newMetrics(),
 		started:   make(chan struct{}),
 		appliedCh: make(chan struct{}),
+		kick:      make(chan struct{}, 1),
 	}
 	a.lastProgress.Store(time.Now().UnixNano())
 	a.healthAddr.Store("")
 	a.tcpAddr.Store("")
+	a.fault.Store("")
 	return a, nil
 }
 
@@ -108,6 +116,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Go(func() error { return servers.serveWrites(wctx, a) })
 		close(a.started)
 		wg.Go(func() error { return a.syncLoop(wctx) })
+		wg.Go(func() error { a.heartbeatLoop(wctx); return nil })
 		return wg.Wait()
 	})
 	err = g.Wait()
@@ -129,6 +138,11 @@ func (a *Agent) open(ctx context.Context) error {
 	a.pager = newPager(store, a.cfg.PageOps, a.cfg.BatchBytes/4)
 	w, err := a.openCache(ctx)
 	if err != nil {
+		store.Close()
+		return err
+	}
+	if a.tipf, err = openTipFile(a.CachePath(), store.ID(), a.cfg.Cache.NoSync); err != nil {
+		w.Close()
 		store.Close()
 		return err
 	}
@@ -167,11 +181,16 @@ func (a *Agent) openStore(ctx context.Context) (logstore.Store, error) {
 }
 
 // openCache opens the cache file as its writer. A corrupt file is moved
-// aside (for inspection) and replaced by an empty one that is rebuilt from
-// the log.
+// aside (for inspection) and replaced by an empty one; what to do about an
+// empty file is decided by reconcile.
 func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
 	path := a.CachePath()
-	w, err := cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+	_, statErr := os.Stat(path)
+	a.opened = fileUsable
+	if errors.Is(statErr, os.ErrNotExist) {
+		a.opened = fileNew
+	}
+	w, err := cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	if errors.Is(err, cachefile.ErrCorrupt) || errors.Is(err, cachefile.ErrVersion) {
 		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
 		a.log.Error(err, "cache file is unusable; moving it aside and rebuilding", "movedTo", aside)
@@ -179,16 +198,11 @@ func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
 			return nil, fmt.Errorf("move unusable cache file aside: %w (after: %w)", rerr, err)
 		}
 		a.metrics.bootstraps.WithLabelValues("corrupt").Inc()
-		w, err = cachefile.OpenWriter(path, a.store.ID(), a.cfg.Cache)
+		a.opened = fileCorrupt
+		w, err = cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open cache file: %w", err)
-	}
-	if _, replay := a.cfg.Bootstrap.(ReplayBootstrapper); !replay && w.UpdateID() == 0 {
-		// A new file: a snapshot is faster than replaying the whole log.
-		if err := a.bootstrap(ctx, w, "new"); err != nil {
-			a.log.Error(err, "bootstrap of a new cache file failed; replaying the log instead")
-		}
 	}
 	return w, nil
 }
@@ -198,18 +212,25 @@ func (a *Agent) closeAll() {
 	if err := a.w.Close(); err != nil {
 		a.log.Error(err, "close cache file")
 	}
+	if err := a.tipf.sync(); err != nil {
+		a.log.Error(err, "sync the cache file's tip")
+	}
+	if err := a.tipf.close(); err != nil {
+		a.log.Error(err, "close the cache file's tip")
+	}
 	if err := a.store.Close(); err != nil {
 		a.log.Error(err, "close log store")
 	}
 }
 
-// bootstrap rebuilds the cache file with the configured Bootstrapper.
-func (a *Agent) bootstrap(ctx context.Context, w *cachefile.Writer, reason string) error {
+// bootstrap rebuilds the cache file with b.
+func (a *Agent) bootstrap(ctx context.Context, b Bootstrapper, reason string) error {
+	w := a.w
 	start := time.Now()
 	a.bootstrapping.Store(start.UnixNano())
 	defer a.bootstrapping.Store(0)
 	a.log.Info("bootstrapping cache file", "reason", reason)
-	path, err := a.cfg.Bootstrap.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
+	path, err := b.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
 	if err != nil {
 		return fmt.Errorf("bootstrap (%s): %w", reason, err)
 	}
@@ -217,7 +238,10 @@ func (a *Agent) bootstrap(ctx context.Context, w *cachefile.Writer, reason strin
 	if err := w.Replace(ctx, path); err != nil {
 		return fmt.Errorf("bootstrap (%s): install: %w", reason, err)
 	}
+	a.pager = newPager(a.store, a.cfg.PageOps, a.cfg.BatchBytes/4)
+	a.epoch.Add(1)
 	a.setApplied(w.UpdateID())
+	a.refreshStats()
 	d := time.Since(start)
 	a.metrics.bootstraps.WithLabelValues(reason).Inc()
 	a.metrics.bootstrapSecs.Observe(d.Seconds())
@@ -236,12 +260,14 @@ func (a *Agent) setApplied(id uint64) {
 }
 
 // waitApplied blocks until the cache file holds update id, or ctx ends.
-func (a *Agent) waitApplied(ctx context.Context, id uint64) error {
+// For an id the log reused (see update), the file holds it only once it
+// has been rebuilt after epoch.
+func (a *Agent) waitApplied(ctx context.Context, id uint64, reused bool, epoch uint64) error {
 	for {
 		a.appliedMu.Lock()
 		ch := a.appliedCh
 		a.appliedMu.Unlock()
-		if a.applied.Load() >= id {
+		if a.holds(id, reused, epoch) {
 			return nil
 		}
 		select {
@@ -249,6 +275,19 @@ func (a *Agent) waitApplied(ctx context.Context, id uint64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// holds reports whether the cache file holds update id (see waitApplied).
+func (a *Agent) holds(id uint64, reused bool, epoch uint64) bool {
+	return a.applied.Load() >= id && (!reused || a.epoch.Load() > epoch)
+}
+
+// kickSync wakes the sync loop from its wait, to check the log now.
+func (a *Agent) kickSync() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
 	}
 }
 

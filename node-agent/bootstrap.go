@@ -51,7 +51,7 @@ func (b ReplayBootstrapper) replay(ctx context.Context, store logstore.Store, di
 		return "", fmt.Errorf("replay bootstrap: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	w, err := cachefile.OpenWriter(filepath.Join(tmp, "replay.whycache"), store.ID(), opts)
+	w, err := cachefile.OpenWriter(ctx, filepath.Join(tmp, "replay.whycache"), store.ID(), opts)
 	if err != nil {
 		return "", fmt.Errorf("replay bootstrap: %w", err)
 	}
@@ -62,14 +62,14 @@ func (b ReplayBootstrapper) replay(ctx context.Context, store logstore.Store, di
 	pg := newPager(store, pageOps, pageBytes)
 	var after uint64
 	for {
-		updates, _, _, err := pg.next(ctx, after, pageOps)
+		page, err := pg.next(ctx, after, pageOps)
 		if err != nil {
 			return "", fmt.Errorf("replay bootstrap: read after %d: %w", after, err)
 		}
-		if len(updates) == 0 {
+		if len(page.updates) == 0 {
 			break
 		}
-		last, ops := flatten(updates)
+		last, ops := flatten(page.updates)
 		if err := w.Apply(last, ops); err != nil {
 			return "", fmt.Errorf("replay bootstrap: apply through %d: %w", last, err)
 		}

@@ -53,6 +53,12 @@ type Config struct {
 	BatchBytes int64
 	// HeartbeatInterval is how often the agent records its progress.
 	HeartbeatInterval time.Duration
+	// CheckInterval is how often, while the log is quiet, the agent checks
+	// that the log still holds the updates its file holds (it was not
+	// restored to an earlier point or failed over) and that the file is
+	// still in place (not removed, replaced or truncated). With updates
+	// flowing it checks before every batch.
+	CheckInterval time.Duration
 	// MaxLagIDs and MaxLag bound the lag at which the agent is ready: it is
 	// not ready while more than MaxLagIDs updates, or updates older than
 	// MaxLag, are waiting to be applied.
@@ -82,6 +88,7 @@ const (
 	DefaultBatchOps          = 100_000
 	DefaultBatchBytes        = 8 << 20
 	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultCheckInterval     = time.Second
 	DefaultMaxLagIDs         = 10_000
 	DefaultMaxLag            = 30 * time.Second
 	DefaultStallTimeout      = 2 * time.Minute
@@ -106,6 +113,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.BatchOps, DefaultBatchOps)
 	setDefault(&c.BatchBytes, DefaultBatchBytes)
 	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&c.CheckInterval, DefaultCheckInterval)
 	setDefault(&c.MaxLagIDs, DefaultMaxLagIDs)
 	setDefault(&c.MaxLag, DefaultMaxLag)
 	setDefault(&c.StallTimeout, DefaultStallTimeout)

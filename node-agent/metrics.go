@@ -34,6 +34,14 @@ type metrics struct {
 	bootstrapSecs   prometheus.Histogram
 	storeErrors     prometheus.Counter
 	ready           prometheus.Gauge
+
+	decisions         *prometheus.CounterVec
+	faults            *prometheus.CounterVec
+	fileFaults        *prometheus.CounterVec
+	bootstrapFailures *prometheus.CounterVec
+	syncRetries       prometheus.Counter
+	heartbeatErrors   prometheus.Counter
+	reusedIDs         prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -61,6 +69,13 @@ func newMetrics() *metrics {
 	m.bootstrapSecs = f.histogram("bootstrap_duration_seconds", "Time to rebuild the cache file.", prometheus.ExponentialBuckets(0.01, 4, 10))
 	m.storeErrors = f.counter("store_errors_total", "Failed calls to the log store.")
 	m.ready = f.gauge("ready", "1 when the agent is ready (caught up within its allowed lag), else 0.")
+	m.decisions = f.counterVec("file_decisions_total", "Decisions on how to bring the cache file in line with the log (at start and after a fault), by action (tail, snapshot, replay, wait, refuse) and reason.", "action", "reason")
+	m.faults = f.counterVec("file_unusable_total", "Times the running agent found its cache file unusable and rebuilt it, by reason (behind-horizon, ahead-of-log, log-diverged, file-truncated, file-overwritten).", "reason")
+	m.fileFaults = f.counterVec("file_changed_total", "Times the cache file was found changed under the agent, by how (missing, replaced, extended, truncated, overwritten).", "state")
+	m.bootstrapFailures = f.counterVec("bootstrap_failures_total", "Failed attempts to use the snapshot source, by step (list, snapshot).", "step")
+	m.syncRetries = f.counter("sync_retries_total", "Pauses of the sync loop after a failed step.")
+	m.heartbeatErrors = f.counter("heartbeat_errors_total", "Failed heartbeats (they do not pause applying).")
+	m.reusedIDs = f.counter("reused_ids_total", "Writes that the log gave an id this node had already applied: the log was restored or failed over.")
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "whycache", Name: "build_info", Help: "Build information; always 1.",
 	}, []string{"version", "goversion"})

@@ -2,7 +2,9 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/whycache/whycache/pkg/logstore"
 )
@@ -36,44 +38,99 @@ func newPager(store logstore.Store, maxOps int, maxBytes int64) *pager {
 	return &pager{store: store, maxOps: maxOps, maxBytes: maxBytes, ops: min(minPageOps, maxOps)}
 }
 
+// page is one read from the log: whole updates, with their operation
+// count and key and value bytes.
+type page struct {
+	updates []logstore.Update
+	ops     int
+	bytes   int64
+}
+
 // next reads the page after id, asking for at most limit operations.
-func (p *pager) next(ctx context.Context, after uint64, limit int) ([]logstore.Update, int, int64, error) {
+func (p *pager) next(ctx context.Context, after uint64, limit int) (page, error) {
 	if after == 0 {
 		// A reader with an empty state may always replay; note the horizon
 		// it starts under.
 		h, err := p.store.Horizon(ctx)
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("start replay: %w", err)
+			return page{}, fmt.Errorf("start replay: %w", err)
 		}
 		p.replaying, p.began = true, h
 	}
 	n := max(1, min(p.ops, limit))
-	var page []logstore.Update
+	var ups []logstore.Update
 	var err error
 	if p.replaying && after < p.began {
-		page, err = p.store.ReadReplay(ctx, after, n, p.began)
+		ups, err = p.store.ReadReplay(ctx, after, n, p.began)
 	} else {
 		p.replaying = false
-		page, err = p.store.Read(ctx, after, n)
+		ups, err = p.store.Read(ctx, after, n)
 	}
 	if err != nil {
-		return nil, 0, 0, err
+		return page{}, err
 	}
-	ops, bytes := pageSize(page)
-	if ops > 0 {
-		perOp := max(bytes/int64(ops), 1)
+	pg := newPage(ups)
+	if pg.ops > 0 {
+		perOp := max(pg.bytes/int64(pg.ops), 1)
 		p.ops = int(min(int64(p.maxOps), max(int64(minPageOps), p.maxBytes/perOp)))
 	}
-	return page, ops, bytes, nil
+	return pg, nil
 }
 
-// pageSize returns the operations and key and value bytes of a page.
-func pageSize(page []logstore.Update) (ops int, bytes int64) {
-	for _, u := range page {
-		ops += len(u.Ops)
+// nextChecked reads the page after t.ID and checks on the way that the log
+// still holds t, the last update its reader has: it reads from t.ID-1, so
+// that the page starts with t's update when the log has it, compares it
+// (see checkTip) and drops it. The cost is one update read twice per page.
+// A mismatch fails with a *faultError: the log is not the history the
+// reader's state was built from.
+func (p *pager) nextChecked(ctx context.Context, t tip, limit int) (page, error) {
+	if t.ID == 0 {
+		return p.next(ctx, 0, limit)
+	}
+	pg, err := p.next(ctx, t.ID-1, limit)
+	if errors.Is(err, logstore.ErrBehindHorizon) && !p.replaying {
+		// t.ID is the horizon itself: a reader there may read on, and the
+		// update below it is only compared.
+		var ups []logstore.Update
+		ups, err = p.store.ReadReplay(ctx, t.ID-1, max(1, min(p.ops, limit)), t.ID)
+		pg = newPage(ups)
+	}
+	if err != nil {
+		return page{}, err
+	}
+	var first *logstore.Update
+	var head uint64
+	if len(pg.updates) > 0 {
+		first = &pg.updates[0]
+	} else if head, err = p.store.Latest(ctx); err != nil {
+		return page{}, fmt.Errorf("read the log's head: %w", err)
+	}
+	if checkTip(t, first, head) == tipMismatch {
+		return page{}, tipFault(t, first, head)
+	}
+	if first != nil && first.ID == t.ID {
+		pg = newPage(pg.updates[1:])
+	}
+	return pg, nil
+}
+
+// tipFault describes a log that no longer holds the update t.
+func tipFault(t tip, first *logstore.Update, head uint64) *faultError {
+	if first == nil {
+		return &faultError{"ahead-of-log", fmt.Errorf("the log ends at update %d, but the cache file holds update %d: the log was restored or replaced", head, t.ID)}
+	}
+	return &faultError{"log-diverged", fmt.Errorf("update %d of the log committed at %s, not at %s as when it was applied: the log was restored or failed over, and its ids reused",
+		t.ID, first.Time.UTC().Format(time.RFC3339Nano), t.Time.UTC().Format(time.RFC3339Nano))}
+}
+
+// newPage counts the operations and key and value bytes of updates.
+func newPage(updates []logstore.Update) page {
+	pg := page{updates: updates}
+	for _, u := range updates {
+		pg.ops += len(u.Ops)
 		for _, op := range u.Ops {
-			bytes += int64(len(op.Key) + len(op.Value))
+			pg.bytes += int64(len(op.Key) + len(op.Value))
 		}
 	}
-	return ops, bytes
+	return pg
 }

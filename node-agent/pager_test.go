@@ -47,14 +47,14 @@ func TestPagerAdaptsToOperationSize(t *testing.T) {
 			p := newPager(s, tt.maxOps, tt.maxBytes)
 			var after uint64
 			for range tt.want {
-				page, ops, _, err := p.next(t.Context(), after, tt.maxOps)
+				pg, err := p.next(t.Context(), after, tt.maxOps)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if ops != len(page) {
-					t.Fatalf("ops = %d for a page of %d one-op updates", ops, len(page))
+				if pg.ops != len(pg.updates) {
+					t.Fatalf("ops = %d for a page of %d one-op updates", pg.ops, len(pg.updates))
 				}
-				after = page[len(page)-1].ID
+				after = pg.updates[len(pg.updates)-1].ID
 			}
 			for i, want := range tt.want {
 				if s.asked[i] != want {

@@ -7,72 +7,108 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
-// syncLoop tails the log until ctx ends: catch up, record progress, wait
-// for the next update. Store failures are logged and retried with backoff.
+// syncLoop tails the log until ctx ends: check the file, catch up, wait
+// for the next update (or the next check). At start, and whenever it finds
+// the file unusable (behind the horizon, ahead of the log, fed from another
+// history, changed under it), it reconciles the file with the log first.
+// Store failures are logged and retried with backoff. Heartbeats run on
+// their own (heartbeatLoop), so a store that cannot take them does not
+// hold up applying.
 func (a *Agent) syncLoop(ctx context.Context) error {
+	// A fault in the mapping of a file truncated under the writer becomes a
+	// panic that apply recovers, not a crash of the agent.
+	debug.SetPanicOnFault(true)
 	b := newBackoff(a.cfg.RetryInterval)
-	var lastBeat time.Time
+	fault, reconciled := "", false
 	for {
 		a.progress()
-		err := a.catchUp(ctx)
-		if errors.Is(err, logstore.ErrBehindHorizon) {
-			err = a.bootstrap(ctx, a.w, "behind-horizon")
-		}
-		if err == nil && time.Since(lastBeat) >= a.cfg.HeartbeatInterval {
-			if err = a.heartbeat(ctx); err == nil {
-				lastBeat = time.Now()
-			}
-		}
-		if err == nil {
-			err = a.waitForUpdates(ctx, time.Until(lastBeat.Add(a.cfg.HeartbeatInterval)))
-		}
+		err := a.step(ctx, fault, &reconciled)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errRefused) {
+			return err
+		}
+		// A fault found while tailing rebuilds at once; a rebuild that fails
+		// (whatever its error) is retried with backoff below.
+		if r := faultReason(err); r != "" && reconciled {
+			// Rebuild at once: the file is wrong, not the store.
+			a.log.Error(err, "cache file is unusable; rebuilding it", "reason", r, "appliedID", a.applied.Load())
+			a.metrics.faults.WithLabelValues(r).Inc()
+			a.notReady(r + ": " + err.Error())
+			fault, reconciled = r, false
+			continue
+		}
 		if err != nil {
 			a.metrics.storeErrors.Inc()
+			a.metrics.syncRetries.Inc()
 			a.log.Error(err, "sync failed; retrying", "appliedID", a.applied.Load(), "retryIn", b.peek())
 			if b.sleep(ctx) != nil {
 				return nil
 			}
 			continue
 		}
+		fault = ""
 		b.reset()
 	}
+}
+
+// step is one iteration of the sync loop.
+func (a *Agent) step(ctx context.Context, fault string, reconciled *bool) error {
+	if !*reconciled {
+		if err := a.reconcile(ctx, fault); err != nil {
+			if fault != "" {
+				a.notReady(fault + ": rebuilding: " + err.Error())
+			}
+			return err
+		}
+		*reconciled = true
+		a.notReady("")
+	}
+	if err := a.checkFile(ctx); err != nil {
+		return err
+	}
+	if err := a.catchUp(ctx); err != nil {
+		return err
+	}
+	return a.waitForUpdates(ctx, a.cfg.CheckInterval)
 }
 
 // catchUp reads and applies updates until the log has no more. Pages are
 // merged into batches of up to BatchOps operations and BatchBytes bytes, so
 // that a node far behind applies (and publishes its applied id) in large
-// steps with bounded memory. Once it has caught up after at least one full
-// batch, it hands the heap that the batches took back to the operating
-// system, rather than holding it until the runtime's scavenger gets to it.
+// steps with bounded memory. Each page checks that the log still holds the
+// update before it (see pager.nextChecked). Once it has caught up after at
+// least one full batch, it hands the heap that the batches took back to
+// the operating system, rather than holding it until the runtime's
+// scavenger gets to it.
 func (a *Agent) catchUp(ctx context.Context) error {
 	var applied int64
 	for {
 		var batch []logstore.Update
-		after, ops, bytes := a.applied.Load(), 0, int64(0)
+		t, ops, bytes := a.tip, 0, int64(0)
 		for ops < a.cfg.BatchOps && bytes < a.cfg.BatchBytes {
-			page, n, b, err := a.pager.next(ctx, after, a.cfg.BatchOps-ops)
+			pg, err := a.pager.nextChecked(ctx, t, a.cfg.BatchOps-ops)
 			if err != nil {
-				if len(batch) > 0 {
-					if aerr := a.apply(batch); aerr != nil {
+				if len(batch) > 0 && faultReason(err) == "" {
+					if aerr := a.apply(ctx, batch); aerr != nil {
 						return aerr
 					}
 				}
-				return fmt.Errorf("read log after %d: %w", after, err)
+				return fmt.Errorf("read log after %d: %w", t.ID, err)
 			}
 			a.contact()
-			if len(page) == 0 {
+			if len(pg.updates) == 0 {
 				break
 			}
-			batch = append(batch, page...)
-			after = page[len(page)-1].ID
-			ops += n
-			bytes += b
+			batch = append(batch, pg.updates...)
+			t = tipOf(pg.updates[len(pg.updates)-1])
+			ops += pg.ops
+			bytes += pg.bytes
 		}
 		if len(batch) == 0 {
 			a.synced.Store(true)
@@ -80,9 +116,9 @@ func (a *Agent) catchUp(ctx context.Context) error {
 			if applied >= a.cfg.BatchBytes {
 				debug.FreeOSMemory()
 			}
-			return nil
+			return a.tipf.sync()
 		}
-		if err := a.apply(batch); err != nil {
+		if err := a.apply(ctx, batch); err != nil {
 			return err
 		}
 		applied += bytes
@@ -92,13 +128,23 @@ func (a *Agent) catchUp(ctx context.Context) error {
 	}
 }
 
-// apply applies a batch of updates to the cache file.
-func (a *Agent) apply(batch []logstore.Update) error {
+// apply applies a batch of updates to the cache file, after checking that
+// the file is still in place and recording the batch's last update beside
+// it.
+func (a *Agent) apply(ctx context.Context, batch []logstore.Update) (err error) {
+	if err := a.checkFile(ctx); err != nil {
+		return err
+	}
+	t := tipOf(batch[len(batch)-1])
+	if err := a.tipf.write(t); err != nil {
+		return err
+	}
 	last, ops := flatten(batch)
 	start := time.Now()
-	if err := a.w.Apply(last, ops); err != nil {
+	if err := a.applyGuarded(last, ops); err != nil {
 		return fmt.Errorf("apply updates %d..%d to the cache file: %w", batch[0].ID, last, err)
 	}
+	a.tip = t
 	a.metrics.applySeconds.Observe(time.Since(start).Seconds())
 	a.metrics.applyBatchOps.Observe(float64(len(ops)))
 	a.metrics.appliedUpdates.Add(float64(len(batch)))
@@ -107,6 +153,21 @@ func (a *Agent) apply(batch []logstore.Update) error {
 	a.observeHead(last)
 	a.refreshStats()
 	return nil
+}
+
+// applyGuarded applies ops, turning a memory fault (the file was truncated
+// under the writer since it was last checked) into a fault error.
+func (a *Agent) applyGuarded(last uint64, ops []cachefile.Op) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if re, ok := r.(interface{ Addr() uintptr }); ok {
+				err = &faultError{"file-truncated", fmt.Errorf("memory fault writing the cache file at %#x: %v", re.Addr(), r)}
+				return
+			}
+			panic(r)
+		}
+	}()
+	return a.w.Apply(last, ops)
 }
 
 // refreshStats publishes the cache file's statistics for /metrics. After a
@@ -126,32 +187,29 @@ func (a *Agent) refreshStats() {
 }
 
 // waitForUpdates blocks until the log has updates past the applied id, or
-// for at most d (so that heartbeats keep flowing).
+// for at most d (so that the file and the log are checked again).
 func (a *Agent) waitForUpdates(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	go func() {
+		select {
+		case <-a.kick:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	head, err := a.store.Wait(wctx, a.applied.Load())
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil // quiet log: time for a heartbeat.
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			return nil // quiet log, or woken by a write: time for a check.
 		}
 		return fmt.Errorf("wait for updates: %w", err)
 	}
 	a.contact()
 	a.observeHead(head)
-	return nil
-}
-
-// heartbeat records this node's applied id in the store.
-func (a *Agent) heartbeat(ctx context.Context) error {
-	err := a.store.Heartbeat(ctx, logstore.NodeProgress{Node: a.cfg.NodeName, AppliedID: a.applied.Load()})
-	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
-	}
-	a.contact()
 	return nil
 }
 
@@ -194,6 +252,9 @@ func (a *Agent) readiness(now time.Time) error {
 	default:
 		return errors.New("not started: opening the log store and the cache file")
 	}
+	if f, _ := a.fault.Load().(string); f != "" {
+		return fmt.Errorf("cache file unusable: %s", f)
+	}
 	if !a.synced.Load() {
 		return errors.New("first catch-up with the log not finished")
 	}
@@ -233,10 +294,16 @@ func newBackoff(base time.Duration) *backoff { return &backoff{base: base, cur: 
 func (b *backoff) peek() time.Duration { return b.cur }
 func (b *backoff) reset()              { b.cur = b.base }
 
-func (b *backoff) sleep(ctx context.Context) error {
-	t := time.NewTimer(b.cur)
-	defer t.Stop()
+// advance returns the current pause and doubles the next one.
+func (b *backoff) advance() time.Duration {
+	d := b.cur
 	b.cur = min(b.cur*2, b.base*32)
+	return d
+}
+
+func (b *backoff) sleep(ctx context.Context) error {
+	t := time.NewTimer(b.advance())
+	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil

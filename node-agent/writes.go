@@ -123,16 +123,29 @@ func (a *Agent) update(ctx context.Context, req agentapi.UpdateRequest) (*agenta
 	if err != nil {
 		return nil, err
 	}
+	// In a log that keeps its history, a new update's id is above every id
+	// committed before the append began, so above what the file held then.
+	// One at or below it means the log reuses ids it had given (it was
+	// restored or failed over): the file holds another update under this
+	// id, and only a file rebuilt since holds this one.
+	epoch := a.epoch.Load()
+	before := a.applied.Load()
 	id, err := a.store.Append(ctx, ops)
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("append to the log: %w", err))
 	}
+	reused := id <= before
+	if reused {
+		a.metrics.reusedIDs.Inc()
+		a.log.Error(nil, "the log gave a new update an id this node had already applied; checking the log", "updateID", id, "appliedID", before)
+		a.kickSync()
+	}
 	if req.Wait {
-		if err := a.waitApplied(ctx, id); err != nil {
+		if err := a.waitApplied(ctx, id, reused, epoch); err != nil {
 			return nil, classify(ctx, fmt.Errorf("update %d is durable, but not yet applied on this node: %w", id, err))
 		}
 	}
-	return &agentapi.UpdateResponse{UpdateID: id, Applied: a.applied.Load() >= id}, nil
+	return &agentapi.UpdateResponse{UpdateID: id, Applied: a.holds(id, reused, epoch)}, nil
 }
 
 // maxUpdateBody is the size of the request body that one maximal update

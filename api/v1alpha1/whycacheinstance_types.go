@@ -56,10 +56,6 @@ type WhycacheInstanceList struct {
 	Items []WhycacheInstance `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&WhycacheInstance{}, &WhycacheInstanceList{})
-}
-
 // WhycacheInstanceSpec is the desired state of a WhycacheInstance.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.agent) || !has(self.agent.maxLag) || !has(self.historyRewrite) || !has(self.historyRewrite.nodeGoneAfter) || duration(self.agent.maxLag) < duration(self.historyRewrite.nodeGoneAfter)",message="agent.maxLag must be shorter than historyRewrite.nodeGoneAfter: a node that is merely behind must not count as gone"

@@ -89,8 +89,10 @@ func main() {
 		{"map", "Go map: lookup + copy into a buffer"},
 		{"map-alloc", "Go map: lookup + allocated copy"},
 		{"whycache-view", "whycache View: zero-copy + copy into a buffer"},
+		{"whycache-view-unguarded", "  the same without the fault guard"},
 		{"whycache-view-nocopy", "whycache View: zero-copy, reads one byte"},
 		{"whycache-pin-view", "whycache Pin.View: zero-copy + copy, 1 pin/1024"},
+		{"whycache-pin-view-unguarded", "  the same without the fault guard"},
 		{"whycache-get", "whycache Get: allocated copy"},
 		{"bbolt", "bbolt: read tx per Get + copy into a buffer"},
 		{"bbolt-sharedtx", "bbolt: one read tx for all Gets + copy"},
@@ -118,6 +120,8 @@ func main() {
 			f(res.get(ga+"g8", "cpu-ns/op")/res.get(gb+"g8", "cpu-ns/op"), "%.2fx"))
 	}
 	cpuRatio("whycache View (copy) / map (copy), CPU time", "whycache-view", "map")
+	ratio("whycache View / View without the fault guard", "whycache-view", "whycache-view-unguarded", "(info)", func(float64) bool { return true })
+	ratio("whycache Pin.View / Pin.View without the fault guard", "whycache-pin-view", "whycache-pin-view-unguarded", "(info)", func(float64) bool { return true })
 	ratio("whycache Get / map (allocated copy)", "whycache-get", "map-alloc", "(info)", func(float64) bool { return true })
 	ratio("bbolt (tx per Get) / whycache View", "bbolt", "whycache-view", ">= 5x", func(v float64) bool { return v >= 5 })
 	cpuRatio("bbolt (tx per Get) / whycache View, CPU time", "bbolt", "whycache-view")
@@ -128,6 +132,16 @@ func main() {
 	bare, view := res.get("BenchmarkRefCount/bare/g1", "ns/op"), res.get("BenchmarkRefCount/view/g1", "ns/op")
 	bare8, view8 := res.get("BenchmarkRefCount/bare/g8", "ns/op"), res.get("BenchmarkRefCount/view/g8", "ns/op")
 	fmt.Printf("  %-56s %7s ns %7s ns  (info)\n", "reference count + superseded check, cached lookup", f(view-bare, "%+.1f"), f(view8-bare8, "%+.1f"))
+
+	fmt.Println("\nFault guard (SetPanicOnFault + recover) per lookup, guarded and unguarded interleaved, thread CPU time")
+	for _, d := range []string{"cached", "fixture"} {
+		for _, v := range []string{"view", "pin-view"} {
+			n := "BenchmarkFaultGuard/" + d + "/" + v
+			g, u := res.get(n, "guarded-cpu-ns/op"), res.get(n, "unguarded-cpu-ns/op")
+			fmt.Printf("  %-8s %-9s %9s ns guarded %9s ns unguarded  %+7s ns  ratio %s\n", d, v,
+				f(g, "%.1f"), f(u, "%.1f"), f(g-u, "%.1f"), f(res.get(n, "guard-ratio"), "%.2fx"))
+		}
+	}
 
 	fmt.Println("\nWriter apply throughput (default options: durable generations)")
 	for _, b := range []string{"batch=1", "batch=100", "batch=10000", "batch=10000/nosync"} {

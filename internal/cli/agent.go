@@ -71,6 +71,7 @@ Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
 	fs.IntVar(&c.BatchOps, agentapi.FlagBatchOps, nodeagent.DefaultBatchOps, "operations applied to the cache file at once while catching up")
 	fs.Int64Var(&c.BatchBytes, agentapi.FlagBatchBytes, nodeagent.DefaultBatchBytes, "bytes of keys and values applied to the cache file at once (bounds the agent's memory)")
 	fs.DurationVar(&c.HeartbeatInterval, agentapi.FlagHeartbeatInterval, nodeagent.DefaultHeartbeatInterval, "how often to record progress in the store")
+	fs.DurationVar(&c.CheckInterval, agentapi.FlagCheckInterval, nodeagent.DefaultCheckInterval, "how often, while the log is quiet, to check that the log still holds what the file holds and that the file is still in place")
 	fs.Uint64Var(&c.MaxLagIDs, agentapi.FlagMaxLagIDs, nodeagent.DefaultMaxLagIDs, "not ready while more updates than this wait to be applied")
 	fs.DurationVar(&c.MaxLag, agentapi.FlagMaxLag, nodeagent.DefaultMaxLag, "not ready while updates older than this wait to be applied, or the store is unreachable for this long")
 	fs.DurationVar(&c.StallTimeout, agentapi.FlagStallTimeout, nodeagent.DefaultStallTimeout, "/healthz fails when the main loop makes no progress for this long")

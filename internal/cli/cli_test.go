@@ -153,7 +153,7 @@ func TestVerifyReplayFindsAMismatch(t *testing.T) {
 	}
 	logID, applied := r.LogID(), r.UpdateID()
 	r.Close()
-	w, err := cachefile.OpenWriter(other, logID, cachefile.Options{})
+	w, err := cachefile.OpenWriter(context.Background(), other, logID, cachefile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

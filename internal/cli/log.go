@@ -26,35 +26,46 @@ func newLogTailCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Print the updates after an id, one operation per line: id time op key [value]",
-		Args:  cobra.NoArgs,
+		Long: `tail prints the log's updates after --after (default: all of them), one
+operation per line. It reads the log as it is now: after a history rewrite,
+the operations that the rewrite removed are not there. With -f it then waits
+for new updates and prints them as they come, until interrupted.`,
+		Args: cobra.NoArgs,
 		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
-			for {
-				updates, err := store.Read(ctx, after, 0)
-				if err != nil {
-					return err
-				}
-				for _, u := range updates {
-					printUpdate(g, u)
-					after = u.ID
-				}
-				if len(updates) > 0 {
-					continue
-				}
-				if !follow {
-					return nil
-				}
-				if _, err := store.Wait(ctx, after); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-			}
+			return tail(ctx, g, store, after, follow)
 		}),
 	}
 	cmd.Flags().Uint64Var(&after, "after", 0, "print the updates with ids above this one")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new updates as they come")
 	return cmd
+}
+
+// tail prints the updates after after. A position below the horizon cannot
+// be read incrementally, so from there it reads from the start and skips
+// the updates up to after.
+func tail(ctx context.Context, g *globals, store logstore.Store, after uint64, follow bool) error {
+	from := after
+	if after > 0 {
+		h, err := store.Horizon(ctx)
+		if err != nil {
+			return err
+		}
+		if after < h {
+			from = 0
+		}
+	}
+	for u, err := range logstore.All(ctx, store, logstore.AllOptions{After: from, Follow: follow}) {
+		if err != nil {
+			if follow && ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if u.ID > after {
+			printUpdate(g, u)
+		}
+	}
+	return nil
 }
 
 func printUpdate(g *globals, u logstore.Update) {

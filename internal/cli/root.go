@@ -114,28 +114,56 @@ func (g *globals) openStore(ctx context.Context, create bool) (logstore.Store, e
 	return s, nil
 }
 
-// openClient opens the instance for reads and writes. Writes go to --store
-// when it is given, else through the agent's socket.
-func (g *globals) openClient(ctx context.Context) (*whycache.Client, func(), error) {
-	if g.dir == "" {
-		return nil, nil, errors.New("--dir (or $WHYCACHE_DIR) is required")
+// writeTarget is what the write commands write through: a Client, or a
+// Writer where there is no cache file.
+type writeTarget interface {
+	Set(ctx context.Context, key, value []byte) (uint64, error)
+	DeleteMulti(ctx context.Context, keys [][]byte) (uint64, error)
+}
+
+// writeTo is an opened writeTarget; client is nil when there is no --dir.
+type writeTo struct {
+	w      writeTarget
+	client *whycache.Client
+	close  func()
+}
+
+// openWriter opens the instance in --dir for writes: through the agent's
+// socket, or to --store when it is given. With --store and no --dir (a
+// machine with no cache file) it writes to the store alone; wait, which
+// needs this node's file, is refused then, before anything is written.
+func (g *globals) openWriter(ctx context.Context, wait bool) (writeTo, error) {
+	if g.dir == "" && g.store == "" {
+		return writeTo{}, errors.New("--dir or --store (or $WHYCACHE_DIR, $WHYCACHE_STORE) is required")
+	}
+	if g.dir == "" && wait {
+		return writeTo{}, errors.New("--wait needs --dir (the node whose cache file to wait for)")
 	}
 	var opts []whycache.Option
 	closeStore := func() {}
+	var s logstore.Store
 	if g.store != "" {
-		s, err := g.openStore(ctx, false)
-		if err != nil {
-			return nil, nil, err
+		var err error
+		if s, err = g.openStore(ctx, false); err != nil {
+			return writeTo{}, err
 		}
 		opts = append(opts, whycache.WithStore(s))
 		closeStore = func() { s.Close() }
 	}
+	if g.dir == "" {
+		w, err := whycache.NewWriter(s)
+		if err != nil {
+			closeStore()
+			return writeTo{}, err
+		}
+		return writeTo{w: w, close: func() { w.Close(); closeStore() }}, nil
+	}
 	c, err := whycache.Open(g.dir, opts...)
 	if err != nil {
 		closeStore()
-		return nil, nil, err
+		return writeTo{}, err
 	}
-	return c, func() { c.Close(); closeStore() }, nil
+	return writeTo{w: c, client: c, close: func() { c.Close(); closeStore() }}, nil
 }
 
 // withStore returns a RunE that opens the log store named by --store, runs

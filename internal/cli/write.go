@@ -22,7 +22,7 @@ func (w *writeFlags) add(cmd *cobra.Command) {
 
 // finish waits for the update when asked, then prints its id.
 func (w *writeFlags) finish(ctx context.Context, g *globals, c *whycache.Client, id uint64) error {
-	if w.wait {
+	if w.wait && c != nil {
 		if err := c.WaitFor(ctx, id); err != nil {
 			return err
 		}
@@ -38,7 +38,8 @@ func newSetCommand(g *globals) *cobra.Command {
 		Short: "Set a key (VALUE - reads the value from stdin) and print the update id",
 		Long: `set appends an update that sets KEY and prints its id once it is durable.
 It writes through the node agent's socket in --dir, or straight to the log
-with --store. With VALUE "-" the value is read from standard input.`,
+with --store (with --store alone, on a machine with no cache file). With
+VALUE "-" the value is read from standard input.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			value := []byte(args[1])
@@ -48,16 +49,16 @@ with --store. With VALUE "-" the value is read from standard input.`,
 					return fmt.Errorf("read value from stdin: %w", err)
 				}
 			}
-			c, done, err := g.openClient(cmd.Context())
+			t, err := g.openWriter(cmd.Context(), wf.wait)
 			if err != nil {
 				return err
 			}
-			defer done()
-			id, err := c.Set(cmd.Context(), []byte(args[0]), value)
+			defer t.close()
+			id, err := t.w.Set(cmd.Context(), []byte(args[0]), value)
 			if err != nil {
 				return err
 			}
-			return wf.finish(cmd.Context(), g, c, id)
+			return wf.finish(cmd.Context(), g, t.client, id)
 		},
 	}
 	wf.add(cmd)
@@ -76,16 +77,16 @@ func newDelCommand(g *globals) *cobra.Command {
 			for i, a := range args {
 				keys[i] = []byte(a)
 			}
-			c, done, err := g.openClient(cmd.Context())
+			t, err := g.openWriter(cmd.Context(), wf.wait)
 			if err != nil {
 				return err
 			}
-			defer done()
-			id, err := c.DeleteMulti(cmd.Context(), keys)
+			defer t.close()
+			id, err := t.w.DeleteMulti(cmd.Context(), keys)
 			if err != nil {
 				return err
 			}
-			return wf.finish(cmd.Context(), g, c, id)
+			return wf.finish(cmd.Context(), g, t.client, id)
 		},
 	}
 	wf.add(cmd)

@@ -30,6 +30,7 @@ const (
 	FlagBatchOps          = "batch-ops"
 	FlagBatchBytes        = "batch-bytes"
 	FlagHeartbeatInterval = "heartbeat-interval"
+	FlagCheckInterval     = "check-interval"
 	FlagMaxLagIDs         = "max-lag-ids"
 	FlagMaxLag            = "max-lag"
 	FlagStallTimeout      = "stall-timeout"

@@ -151,7 +151,7 @@ func (w *Writer) applyOps(ops []Op) error {
 		n += rs
 	}
 	if size > smallBatch {
-		if _, err := w.f.WriteAt(dst, int64(w.st.tail)); err != nil {
+		if err := pwrite(fpWriteBatch, w.f, dst, int64(w.st.tail)); err != nil {
 			return fmt.Errorf("write records: %w", err)
 		}
 		if cap(dst) <= maxKeptBuffer {
@@ -231,7 +231,11 @@ func (w *Writer) reserveData(end uint64) error {
 	}
 	from := max(w.reserved, w.st.tail)
 	to := min(max(end, from+reserveChunk), w.m.hdr.fileSize)
-	if err := reserve(w.f, int64(from), int64(to-from)); err != nil {
+	err := fail(fpReserveData)
+	if err == nil {
+		err = reserve(w.f, int64(from), int64(to-from))
+	}
+	if err != nil {
 		return err
 	}
 	w.reserved = to

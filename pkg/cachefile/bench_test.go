@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // The benchmarks compare whycache's reader with a Go map and bbolt holding
@@ -92,7 +93,7 @@ func buildFixture(n int) (*benchFixture, error) {
 	f.build["map"] = time.Since(start)
 
 	start = time.Now()
-	w, err := OpenWriter(f.path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(context.Background(), f.path, testLogID, Options{NoSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +193,12 @@ func (f *benchFixture) getters(b *testing.B) []struct {
 			}
 			return buf
 		}},
+		{"whycache-view-unguarded", func(key, buf []byte) []byte {
+			if err := unguardedView(r, key, func(v []byte) { buf = append(buf[:0], v...) }); err != nil {
+				fail(key, err)
+			}
+			return buf
+		}},
 		{"whycache-view-nocopy", func(key, buf []byte) []byte {
 			if err := r.View(key, func(v []byte) { buf = buf[:1]; buf[0] = v[len(v)-1] }); err != nil {
 				fail(key, err)
@@ -248,42 +255,30 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 	// Zero-copy lookups through a Pin taken for every 1024 lookups (a
-	// request's worth), in each goroutine.
-	pinned := func(b *testing.B, start int, next func() bool) {
-		p, err := f.r.Pin()
-		if err != nil {
-			b.Fatal(err)
+	// request's worth), in each goroutine; -unguarded without the fault
+	// guard, as a peer that shows its cost.
+	for _, guarded := range []bool{true, false} {
+		name := "whycache-pin-view"
+		if !guarded {
+			name += "-unguarded"
 		}
-		buf := make([]byte, 0, 256)
-		for i := start; next(); i++ {
-			if i&1023 == 0 {
-				p.Release()
-				if p, err = f.r.Pin(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := p.View(f.order[i&mask], func(v []byte) { buf = append(buf[:0], v...) }); err != nil {
-				b.Fatal(err)
-			}
-		}
-		p.Release()
+		b.Run(name+"/g1", func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			n := 0
+			benchPinned(b, f, guarded, 0, func() bool { n++; return n <= b.N })
+			reportCPU(b, cpu, b.N)
+		})
+		b.Run(name+"/g8", func(b *testing.B) {
+			var seq atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			cpu := cpuTime()
+			b.RunParallel(func(pb *testing.PB) { benchPinned(b, f, guarded, int(seq.Add(1))*7919, pb.Next) })
+			reportCPU(b, cpu, b.N)
+		})
 	}
-	b.Run("whycache-pin-view/g1", func(b *testing.B) {
-		b.ReportAllocs()
-		b.ResetTimer()
-		cpu := cpuTime()
-		n := 0
-		pinned(b, 0, func() bool { n++; return n <= b.N })
-		reportCPU(b, cpu, b.N)
-	})
-	b.Run("whycache-pin-view/g8", func(b *testing.B) {
-		var seq atomic.Int64
-		b.ReportAllocs()
-		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
-		cpu := cpuTime()
-		b.RunParallel(func(pb *testing.PB) { pinned(b, int(seq.Add(1))*7919, pb.Next) })
-		reportCPU(b, cpu, b.N)
-	})
 	// bbolt with one read transaction for all lookups: its best case.
 	b.Run("bbolt-sharedtx/g1", func(b *testing.B) {
 		tx, err := f.db.Begin(false)
@@ -299,6 +294,61 @@ func BenchmarkGet(b *testing.B) {
 			buf = append(buf[:0], bk.Get(f.order[i&mask])...)
 		}
 	})
+}
+
+// benchPinned looks keys up through a Pin, taking a new one every 1024
+// lookups, while next returns true.
+func benchPinned(b *testing.B, f *benchFixture, guarded bool, start int, next func() bool) {
+	mask := len(f.order) - 1
+	p, err := f.r.Pin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 256)
+	copyValue := func(v []byte) { buf = append(buf[:0], v...) }
+	for i := start; next(); i++ {
+		if i&1023 == 0 {
+			p.Release()
+			if p, err = f.r.Pin(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if guarded {
+			err = p.View(f.order[i&mask], copyValue)
+		} else {
+			err = unguardedPinView(p, f.order[i&mask], copyValue)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.Release()
+}
+
+// unguardedView is Reader.View without the fault guard: the peer that
+// shows what the guard costs.
+func unguardedView(r *Reader, key []byte, fn func([]byte)) error {
+	var rd guardedRead
+	if err := r.acquire(&rd); err != nil {
+		return err
+	}
+	defer rd.release()
+	v, err := rd.g.m.lookup(key)
+	if err != nil {
+		return err
+	}
+	fn(v)
+	return nil
+}
+
+// unguardedPinView is Pin.View without the fault guard.
+func unguardedPinView(p *Pin, key []byte, fn func([]byte)) error {
+	v, err := p.g.m.lookup(key)
+	if err != nil {
+		return err
+	}
+	fn(v)
+	return nil
 }
 
 // BenchmarkApply measures the writer's throughput for batches of 1, 100 and
@@ -317,7 +367,7 @@ func BenchmarkApply(b *testing.B) {
 			name += "/nosync"
 		}
 		b.Run(name, func(b *testing.B) {
-			w, err := OpenWriter(filepath.Join(b.TempDir(), "cache"), testLogID, Options{NoSync: c.noSync})
+			w, err := OpenWriter(context.Background(), filepath.Join(b.TempDir(), "cache"), testLogID, Options{NoSync: c.noSync})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -393,7 +443,7 @@ func benchReaderChild() int {
 				return 1
 			}
 		}
-		fmt.Println("done", sink&0)
+		fmt.Println("done", sink|1 != 0) // uses sink, so the lookups are not optimised away
 	}
 	return 0
 }
@@ -445,10 +495,12 @@ func BenchmarkReaderProcesses(b *testing.B) {
 // BenchmarkRefCount isolates what the generation reference count (and the
 // superseded check) add to a lookup: View against the bare lookup in the
 // mapping, on a small file that stays in cache, so that the overhead is
-// not hidden behind cache misses. g8 runs 8 goroutines on GOMAXPROCS cores.
+// not hidden behind cache misses; and what the fault guard adds to View
+// and Pin.View (against their -unguarded peers). g8 runs 8 goroutines on
+// GOMAXPROCS cores.
 func BenchmarkRefCount(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "cache")
-	w, err := OpenWriter(path, testLogID, Options{NoSync: true})
+	w, err := OpenWriter(context.Background(), path, testLogID, Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -468,6 +520,12 @@ func BenchmarkRefCount(b *testing.B) {
 	}
 	defer r.Close()
 	m := r.cur.Load().m
+	// One Pin shared by the goroutines: its View only reads it.
+	pin, err := r.Pin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pin.Release()
 	variants := []struct {
 		name string
 		get  func(k []byte) int
@@ -476,6 +534,21 @@ func BenchmarkRefCount(b *testing.B) {
 		{"view", func(k []byte) int {
 			n := 0
 			_ = r.View(k, func(v []byte) { n = len(v) })
+			return n
+		}},
+		{"view-unguarded", func(k []byte) int {
+			n := 0
+			_ = unguardedView(r, k, func(v []byte) { n = len(v) })
+			return n
+		}},
+		{"pin-view", func(k []byte) int {
+			n := 0
+			_ = pin.View(k, func(v []byte) { n = len(v) })
+			return n
+		}},
+		{"pin-view-unguarded", func(k []byte) int {
+			n := 0
+			_ = unguardedPinView(pin, k, func(v []byte) { n = len(v) })
 			return n
 		}},
 	}
@@ -498,4 +571,112 @@ func BenchmarkRefCount(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkFaultGuard measures what the fault guard (see fault.go) costs
+// View and Pin.View: each iteration looks up one key guarded and another
+// unguarded, in alternating chunks (so that a loaded machine slows both
+// alike), and the benchmark reports the CPU time of its thread per lookup
+// for both (time waiting for a core does not count) and their ratio.
+// "cached" uses a 1024-key file that stays in the processor's cache (the
+// worst case for the ratio), "fixture" the benchmark data set.
+func BenchmarkFaultGuard(b *testing.B) {
+	small := smallBenchReader(b)
+	f := getFixture(b)
+	pins := map[*Reader]*Pin{}
+	for _, r := range []*Reader{small, f.r} {
+		p, err := r.Pin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Release()
+		pins[r] = p
+	}
+	smallKeys := make([][]byte, 1024)
+	for i := range smallKeys {
+		smallKeys[i] = benchKey(i)
+	}
+	var buf []byte
+	copyValue := func(v []byte) { buf = append(buf[:0], v...) }
+	for _, data := range []struct {
+		name string
+		r    *Reader
+		keys [][]byte
+	}{{"cached", small, smallKeys}, {"fixture", f.r, f.order}} {
+		r, p, keys := data.r, pins[data.r], data.keys
+		variants := []struct {
+			name               string
+			guarded, unguarded func(k []byte) error
+		}{
+			{"view", func(k []byte) error { return r.View(k, copyValue) },
+				func(k []byte) error { return unguardedView(r, k, copyValue) }},
+			{"pin-view", func(k []byte) error { return p.View(k, copyValue) },
+				func(k []byte) error { return unguardedPinView(p, k, copyValue) }},
+		}
+		for _, v := range variants {
+			b.Run(data.name+"/"+v.name, func(b *testing.B) {
+				mask := len(keys) - 1
+				half := len(keys) / 2
+				var tg, tu time.Duration
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				run := func(fn func([]byte) error, from, n int) time.Duration {
+					start := threadCPUTime()
+					for j := range n {
+						if err := fn(keys[(from+j)&mask]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return threadCPUTime() - start
+				}
+				const chunk = 4096
+				for i, c := 0, 0; i < b.N; i, c = i+chunk, c+1 {
+					n := min(chunk, b.N-i)
+					if c%2 == 0 {
+						tg += run(v.guarded, i, n)
+						tu += run(v.unguarded, i+half, n)
+					} else {
+						tu += run(v.unguarded, i+half, n)
+						tg += run(v.guarded, i, n)
+					}
+				}
+				b.ReportMetric(float64(tg)/float64(b.N), "guarded-cpu-ns/op")
+				b.ReportMetric(float64(tu)/float64(b.N), "unguarded-cpu-ns/op")
+				b.ReportMetric(float64(tg)/float64(tu), "guard-ratio")
+			})
+		}
+	}
+}
+
+// smallBenchReader opens a 1024-key file that stays in the processor's
+// cache.
+func smallBenchReader(b *testing.B) *Reader {
+	path := filepath.Join(b.TempDir(), "cache")
+	w, err := OpenWriter(context.Background(), path, testLogID, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ops := make([]Op, 1024)
+	for i := range ops {
+		ops[i] = Op{Key: benchKey(i), Value: []byte("value")}
+	}
+	if err := w.Apply(1, ops); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	r, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
+}
+
+// threadCPUTime returns the CPU time of the calling thread.
+func threadCPUTime() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
 }

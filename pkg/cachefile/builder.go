@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // builder writes a new generation into a temporary file. It builds the
@@ -47,16 +45,24 @@ func (w *Writer) newBuilder(target string, h header) (*builder, error) {
 	}
 	h.created = w.opts.now().UnixNano()
 	b := &builder{tmp: tempName(target), h: h, noSync: w.opts.NoSync, mask: h.capacity - 1}
-	f, err := os.OpenFile(b.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := createTemp(b.tmp)
 	if err != nil {
 		return nil, fmt.Errorf("create new generation: %w", err)
 	}
 	b.f = f
 	// Readers in other processes and users must be able to read the file,
 	// whatever the umask.
-	err = f.Chmod(0o644)
+	if err = fail(fpChmod); err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = fail(fpTruncate)
+	}
 	if err == nil {
 		err = f.Truncate(int64(h.fileSize))
+	}
+	if err == nil {
+		err = fail(fpReserveIndex)
 	}
 	if err == nil {
 		err = reserve(f, 0, int64(h.dataOff))
@@ -102,7 +108,7 @@ func (b *builder) flush() error {
 	if len(b.pending) == 0 {
 		return nil
 	}
-	if _, err := b.f.WriteAt(b.pending, int64(b.st.tail)-int64(len(b.pending))); err != nil {
+	if err := pwrite(fpWriteRecords, b.f, b.pending, int64(b.st.tail)-int64(len(b.pending))); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
 	b.pending = b.pending[:0]
@@ -118,7 +124,7 @@ func (b *builder) finish(applied uint64, clean bool, bootID [16]byte, now int64)
 		return err
 	}
 	index := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b.slots))), len(b.slots)*8) // little-endian host
-	if _, err := b.f.WriteAt(index, int64(b.h.indexOff)); err != nil {
+	if err := pwrite(fpWriteIndex, b.f, index, int64(b.h.indexOff)); err != nil {
 		return fmt.Errorf("write index: %w", err)
 	}
 	page := make([]byte, headerSize)
@@ -132,7 +138,7 @@ func (b *builder) finish(applied uint64, clean bool, bootID [16]byte, now int64)
 	}
 	copy(page[offBootID:], bootID[:])
 	encodeCheckpoint(page, checkpoint{updateID: applied, tail: b.st.tail, time: now})
-	if _, err := b.f.WriteAt(page, 0); err != nil {
+	if err := pwrite(fpWriteHeader, b.f, page, 0); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	return b.sync()
@@ -143,7 +149,7 @@ func (b *builder) sync() error {
 	if b.noSync {
 		return nil
 	}
-	if err := b.f.Sync(); err != nil {
+	if err := fsync(fpFsyncGen, b.f); err != nil {
 		return fmt.Errorf("fsync new generation: %w", err)
 	}
 	return nil
@@ -153,12 +159,15 @@ func (b *builder) sync() error {
 // pages faulted in for writing at once (MADV_POPULATE_WRITE), rather than
 // one fault at a time as the writer stores into them.
 func (b *builder) open(writable bool) error {
+	if err := fail(fpMapGen); err != nil {
+		return fmt.Errorf("map new generation: %w", err)
+	}
 	m, err := mapFile(b.f, writable)
 	if err != nil {
 		return err
 	}
 	if writable {
-		_ = unix.Madvise(m.mm[:m.hdr.dataOff], unix.MADV_POPULATE_WRITE) // an optimisation; old kernels refuse it
+		populateWrite(m.mm[:m.hdr.dataOff])
 	}
 	b.m = m
 	return nil
@@ -170,4 +179,12 @@ func (b *builder) abort() {
 	}
 	_ = b.f.Close()
 	_ = os.Remove(b.tmp)
+}
+
+// createTemp creates the temporary file of a new generation.
+func createTemp(path string) (*os.File, error) {
+	if err := fail(fpCreate); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 }

@@ -2,6 +2,7 @@ package cachefile
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sync/atomic"
 
@@ -14,6 +15,10 @@ type counts struct {
 	liveBytes, recBytes uint64 // key+value bytes; record bytes (padding included)
 	maxEnd              uint64 // end of the last live record
 }
+
+// checkCtxEvery is how many index slots checkIndex checks between checks
+// of its context.
+const checkCtxEvery = 1 << 16
 
 // slotFault is a live index slot that fails a check.
 type slotFault struct {
@@ -31,10 +36,15 @@ type slotFault struct {
 //
 // On a file that a writer is changing, a key that moves (deleted and set
 // again) can look duplicated; such a pair is re-read and ignored when either
-// slot changed.
-func checkIndex(m *mapping, fault func(slotFault) error) (counts, error) {
+// slot changed. The walk stops with ctx's error when ctx ends.
+func checkIndex(ctx context.Context, m *mapping, fault func(slotFault) error) (counts, error) {
 	var c counts
 	for i := range m.slots {
+		if i%checkCtxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return c, fmt.Errorf("check the index: %w", err)
+			}
+		}
 		s := atomic.LoadUint64(&m.slots[i])
 		switch s {
 		case slotEmpty:

@@ -58,7 +58,7 @@ func crashWriterChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	w, err := OpenWriter(path, testLogID, opts)
+	w, err := OpenWriter(context.Background(), path, testLogID, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -87,7 +87,7 @@ func crashWriterChild() int {
 			err = w.Checkpoint()
 		case n%43 == 0:
 			if err = w.Close(); err == nil {
-				w, err = OpenWriter(path, testLogID, opts)
+				w, err = OpenWriter(context.Background(), path, testLogID, opts)
 			}
 		}
 		if err != nil {
@@ -216,14 +216,14 @@ func runCrashChild(env []string, delay time.Duration, afterOpen bool) (reported 
 }
 
 func checkAfterCrash(path string, seed, reported uint64, model map[string][]byte, modelID *uint64, advance func(uint64)) error {
-	if _, err := Verify(path); err != nil && !errors.Is(err, ErrNoFile) {
+	if _, err := Verify(context.Background(), path); err != nil && !errors.Is(err, ErrNoFile) {
 		return fmt.Errorf("before recovery: %w", err)
 	}
-	if _, err := Verify(path + ".sealed"); err != nil && !errors.Is(err, ErrNoFile) {
+	if _, err := Verify(context.Background(), path+".sealed"); err != nil && !errors.Is(err, ErrNoFile) {
 		return fmt.Errorf("sealed copy: %w", err)
 	}
 	opts := smallOpts()
-	w, err := OpenWriter(path, testLogID, opts)
+	w, err := OpenWriter(context.Background(), path, testLogID, opts)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
@@ -250,7 +250,7 @@ func checkAfterCrash(path string, seed, reported uint64, model map[string][]byte
 	if err := compareModel(r, model, a+1); err != nil {
 		return fmt.Errorf("after re-applying update %d: %w", a+1, err)
 	}
-	if _, err := Verify(path); err != nil {
+	if _, err := Verify(context.Background(), path); err != nil {
 		return fmt.Errorf("after recovery: %w", err)
 	}
 	return nil

@@ -29,11 +29,26 @@
 //
 // A Reader bounds-checks every offset and length it reads from the file,
 // at each use, so that a truncated, corrupt or hostile file (even one that
-// changes under it) yields ErrCorrupt, never a panic or a fault. One thing
-// no check can prevent: shrinking the file with truncate(2) while it is
-// mapped makes accesses past the new end fault (SIGBUS). The writer never
-// does that (files are replaced by rename, never shrunk), and readers should
-// mount the directory read-only.
+// changes under it) yields ErrCorrupt, never a panic or a fault.
+//
+// One thing no check can prevent: shrinking the file while it is mapped
+// (truncate(1), or cp(1) of another file over it) makes accesses past the
+// new end fault (SIGBUS). Every Reader and Pin method therefore runs with
+// runtime/debug.SetPanicOnFault set on its goroutine (restored on return)
+// and turns a fault in the file's mapping into an error wrapping
+// ErrCorrupt; the iterators stop early, UpdateID and Len return 0, and the
+// Reader reopens the path on its next call. The process survives; the
+// values read from a file changed in place are not guaranteed (a record cut
+// by a truncation can read as zeros at its end). The guard costs a few
+// nanoseconds per call (BenchmarkFaultGuard). The writer never changes a
+// file that way (files are replaced by rename, never shrunk), and readers
+// should mount the directory read-only. docs/cachefile-format.md (section
+// 8.1) says exactly what is and is not safe.
+//
+// # Platforms
+//
+// Readers run on Linux and macOS; the writer is supported on Linux only (it
+// builds on macOS, without disk space reservation).
 //
 // The implementation assumes a little-endian host (amd64, arm64): slots and
 // header words are accessed with native atomic operations.

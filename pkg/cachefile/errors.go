@@ -20,8 +20,10 @@ var (
 	// ErrLocked means that another writer, in this process or another, holds
 	// the file's lock (path + ".lock").
 	ErrLocked = errors.New("cachefile: locked by another writer")
-	// ErrCorrupt means that a file fails a structural or checksum check. The
-	// wrapping error says what failed and where.
+	// ErrCorrupt means that a file fails a structural or checksum check, or
+	// that a read faulted because the file was truncated or overwritten in
+	// place after it was mapped. The wrapping error says what failed and
+	// where.
 	ErrCorrupt = errors.New("cachefile: corrupt file")
 	// ErrTooLarge means that a key or value is over the configured (or the
 	// format's) size limit. Nothing of the batch that held it was applied.

@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func FuzzOpen(f *testing.F) {
 			r.Close()
 		}
 		_, _ = Inspect(path)
-		_, _ = Verify(path)
+		_, _ = Verify(context.Background(), path)
 	})
 }
 
@@ -75,18 +76,18 @@ func fuzzWriter(t *testing.T, path string, data []byte) {
 	}
 	opts := smallOpts()
 	opts.BootID = bootIDFunc(byte(len(data) % 2)) // the golden files' boot id is 7: a reboot
-	w, err := OpenWriter(path, goldenLogID, opts)
+	w, err := OpenWriter(context.Background(), path, goldenLogID, opts)
 	if err != nil {
 		return
 	}
 	defer w.Close()
-	if _, err := Verify(path); err != nil {
+	if _, err := Verify(context.Background(), path); err != nil {
 		t.Fatalf("OpenWriter accepted a file that fails Verify: %v", err)
 	}
 	if err := w.Apply(w.UpdateID()+1, []Op{set("alpha", "fuzz"), del("delta"), set("new", "x")}); err != nil {
 		t.Fatalf("Apply on an accepted file: %v", err)
 	}
-	if _, err := Verify(path); err != nil {
+	if _, err := Verify(context.Background(), path); err != nil {
 		t.Fatalf("after Apply: %v", err)
 	}
 }

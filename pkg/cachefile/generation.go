@@ -118,45 +118,69 @@ func (b *builder) copyFrom(ctx context.Context, src *mapping, end uint64) error 
 //  4. unlink path.prev.
 //
 // OpenWriter finishes steps 3 and 4 when a crash interrupted them.
-func (w *Writer) install(b *builder) error {
+//
+// It reports whether the new generation is now the writer's. A failure
+// before the rename leaves the old one in place (and removes the new
+// file); a failure after it (the directory's fsync, marking or unlinking
+// the old file) is returned too, but the new generation is in use then:
+// the rename is done, and the writer must not go back to the old file.
+func (w *Writer) install(b *builder) (installed bool, err error) {
 	prev := w.path + ".prev"
+	// A path.prev left by a failed unlink is a name of a generation that
+	// was already marked superseded.
+	if err := remove(fpRemovePrev, prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.abort()
+		return false, fmt.Errorf("remove stale %s: %w", prev, err)
+	}
 	havePrev := false
-	if err := os.Link(w.path, prev); err == nil {
+	if err := link(fpLinkPrev, w.path, prev); err == nil {
 		havePrev = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		b.abort()
-		return fmt.Errorf("link current generation to %s: %w", prev, err)
+		return false, fmt.Errorf("link current generation to %s: %w", prev, err)
 	}
 	at("gen:linked")
-	if err := os.Rename(b.tmp, w.path); err != nil {
+	if err := rename(fpRename, b.tmp, w.path); err != nil {
 		if havePrev {
 			_ = os.Remove(prev)
 		}
 		b.abort()
-		return fmt.Errorf("install new generation: %w", err)
+		return false, fmt.Errorf("install new generation: %w", err)
 	}
 	at("gen:renamed")
-	var syncErr error
 	if !w.opts.NoSync {
-		syncErr = syncDir(dir(w.path))
+		err = syncDir(dir(w.path))
+	}
+	if !havePrev && w.m != nil {
+		// The path had no file: it was removed under the writer. Readers
+		// still on the old generation must move to the new one all the same.
+		w.m.store(offSuperseded, 1)
 	}
 	if havePrev {
-		if w.m != nil {
-			w.m.store(offSuperseded, 1)
-		} else if err := markSuperseded(prev); err != nil && syncErr == nil {
-			syncErr = err
-		}
-		at("gen:marked")
-		if err := os.Remove(prev); err != nil && syncErr == nil {
-			syncErr = fmt.Errorf("remove %s: %w", prev, err)
-		}
+		err = errors.Join(err, w.retire(prev))
 	}
 	w.release()
 	w.f, w.m, w.st = b.f, b.m, b.st
 	w.reserved = w.st.tail
 	w.lastCkpt = w.opts.now()
-	if syncErr != nil {
-		w.opts.Logger.Error(syncErr, "new generation installed, but cleaning up after it failed", "path", w.path)
+	if err != nil {
+		return true, fmt.Errorf("new generation installed, but: %w", err)
+	}
+	return true, nil
+}
+
+// retire marks the replaced generation, still linked at prev, superseded,
+// and unlinks prev. When marking fails, prev stays, for OpenWriter to
+// finish the job (see settlePrev).
+func (w *Writer) retire(prev string) error {
+	if w.m != nil {
+		w.m.store(offSuperseded, 1)
+	} else if err := markSuperseded(prev); err != nil {
+		return err
+	}
+	at("gen:marked")
+	if err := remove(fpRemovePrev, prev); err != nil {
+		return fmt.Errorf("remove %s: %w", prev, err)
 	}
 	return nil
 }
@@ -177,7 +201,8 @@ func (w *Writer) rebuild(ctx context.Context, extraKeys, extraBytes uint64, reas
 		return fmt.Errorf("write generation %d: %w", h.generation, err)
 	}
 	at("gen:copied")
-	if err := b.finish(w.st.applied, false, w.bootID, w.opts.now().UnixNano()); err == nil {
+	err = b.finish(w.st.applied, false, w.bootID, w.opts.now().UnixNano())
+	if err == nil {
 		err = b.open(true)
 	}
 	if err != nil {
@@ -185,7 +210,8 @@ func (w *Writer) rebuild(ctx context.Context, extraKeys, extraBytes uint64, reas
 		return fmt.Errorf("write generation %d: %w", h.generation, err)
 	}
 	at("gen:synced")
-	if err := w.install(b); err != nil {
+	installed, err := w.install(b)
+	if !installed {
 		return err
 	}
 	w.compactions++
@@ -194,7 +220,7 @@ func (w *Writer) rebuild(ctx context.Context, extraKeys, extraBytes uint64, reas
 	}
 	w.opts.Logger.V(1).Info("new cache file generation", "path", w.path, "reason", reason,
 		"generation", h.generation, "capacity", h.capacity, "fileSize", h.fileSize, "liveKeys", w.st.live)
-	return nil
+	return err
 }
 
 // Compact writes a new, compact generation now, whatever the thresholds.

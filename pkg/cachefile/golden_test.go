@@ -41,7 +41,7 @@ var goldenContent = map[string]string{
 func writeGolden(t *testing.T, dir string) {
 	t.Helper()
 	path := filepath.Join(dir, "small.wcf")
-	w, err := OpenWriter(path, goldenLogID, goldenOpts())
+	w, err := OpenWriter(context.Background(), path, goldenLogID, goldenOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestGolden(t *testing.T) {
 			if err := compareModel(r, model, 3); err != nil {
 				t.Fatal(err)
 			}
-			inf, err := Verify(path)
+			inf, err := Verify(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +156,7 @@ func TestGolden(t *testing.T) {
 	for _, c := range corruptions {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "corrupt-"+c.name+".wcf")
-			if _, err := Verify(path); !errors.Is(err, c.verify) {
+			if _, err := Verify(context.Background(), path); !errors.Is(err, c.verify) {
 				t.Errorf("Verify: %v, want %v", err, c.verify)
 			}
 			r, err := Open(path)

@@ -2,6 +2,7 @@ package cachefile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,6 +24,7 @@ type harness struct {
 	w       *Writer
 	model   map[string][]byte
 	applied uint64
+	pending map[uint64][]Op // batches an operation under test may have applied
 }
 
 // smallOpts makes files small, so that tests grow and compact often.
@@ -55,7 +57,7 @@ func (h *harness) reopen() {
 			h.t.Fatalf("close: %v", err)
 		}
 	}
-	w, err := OpenWriter(h.path, testLogID, h.opts)
+	w, err := OpenWriter(context.Background(), h.path, testLogID, h.opts)
 	if err != nil {
 		h.t.Fatalf("OpenWriter: %v", err)
 	}
@@ -97,7 +99,7 @@ func applyModel(m map[string][]byte, ops []Op) {
 // check runs the invariant checker.
 func (h *harness) check() {
 	h.t.Helper()
-	if _, err := Verify(h.path); err != nil {
+	if _, err := Verify(context.Background(), h.path); err != nil {
 		h.t.Fatalf("invariant: %v", err)
 	}
 	r, err := Open(h.path)

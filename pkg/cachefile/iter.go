@@ -13,8 +13,9 @@ import (
 // batches that are applied while it runs: a key set or deleted concurrently
 // may or may not be seen, and a key that is deleted and set again during the
 // walk may be seen twice (the sorted forms yield it once). A value is never
-// torn. Records that fail their bounds checks are skipped by the iterators
-// and reported by Range.
+// torn. A record that fails its bounds checks, or a memory fault (the file
+// was shrunk in place: see the package doc), ends the iterators early; Range
+// returns it as an error wrapping ErrCorrupt.
 
 // scan calls fn for every live slot of m, in index order, with the record's
 // offset, key and value (aliasing the mapping). It stops early when fn
@@ -40,13 +41,14 @@ func (m *mapping) scan(fn func(off uint64, k, v []byte) bool) error {
 // alias the mapping and are valid only until fn returns (as for View). It
 // stops when fn returns false. It returns ErrClosed after Close, and an
 // ErrCorrupt error (after the items before it) when a record is damaged.
-func (r *Reader) Range(fn func(key, value []byte) bool) error {
-	g, s, err := r.acquire()
-	if err != nil {
+func (r *Reader) Range(fn func(key, value []byte) bool) (err error) {
+	var rd guardedRead
+	defer rd.end(&err)
+	rd.begin()
+	if err = r.acquire(&rd); err != nil {
 		return err
 	}
-	defer g.release(s)
-	return g.m.scan(func(_ uint64, k, v []byte) bool { return fn(k, v) })
+	return rd.g.m.scan(func(_ uint64, k, v []byte) bool { return fn(k, v) })
 }
 
 // All returns an iterator over copies of the file's items, unordered.
@@ -82,11 +84,13 @@ func (r *Reader) Sorted() iter.Seq2[[]byte, []byte] { return r.Prefix(nil) }
 // prefix, in ascending key order.
 func (r *Reader) Prefix(prefix []byte) iter.Seq2[[]byte, []byte] {
 	return func(yield func(k, v []byte) bool) {
-		g, s, err := r.acquire()
-		if err != nil {
+		var rd guardedRead
+		defer rd.end(nil)
+		rd.begin()
+		if r.acquire(&rd) != nil {
 			return
 		}
-		defer g.release(s)
+		g := rd.g
 		type item struct {
 			off  uint64
 			k, v []byte

@@ -2,6 +2,7 @@ package cachefile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -67,7 +68,7 @@ func TestModelRandom(t *testing.T) {
 			t.Fatalf("step %d (%s): %v", step, what, err)
 		}
 		if step%250 == 0 {
-			if _, err := Verify(h.path); err != nil {
+			if _, err := Verify(context.Background(), h.path); err != nil {
 				t.Fatalf("step %d: %v", step, err)
 			}
 		}

@@ -3,6 +3,7 @@ package cachefile
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -192,7 +193,7 @@ func TestMultiProcessReaders(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "cache")
 	opts := smallOpts()
-	w, err := OpenWriter(path, testLogID, opts)
+	w, err := OpenWriter(context.Background(), path, testLogID, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestMultiProcessReaders(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := Verify(path); err != nil {
+			if _, err := Verify(context.Background(), path); err != nil {
 				verifyErr <- err
 				return
 			}

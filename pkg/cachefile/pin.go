@@ -20,12 +20,16 @@ type Pin struct {
 
 // Pin returns a Pin on the Reader's current generation (following the file
 // first if it was replaced), or ErrClosed after Close.
-func (r *Reader) Pin() (*Pin, error) {
-	g, s, err := r.acquire()
-	if err != nil {
+func (r *Reader) Pin() (p *Pin, err error) {
+	var rd guardedRead
+	defer rd.end(&err)
+	rd.begin()
+	if err = r.acquire(&rd); err != nil {
 		return nil, err
 	}
-	return &Pin{g: g, s: s}, nil
+	p = &Pin{g: rd.g, s: rd.s}
+	rd.g, rd.s = nil, nil // the Pin holds the reference now
+	return p, nil
 }
 
 // Release drops the Pin's reference: the generation is unmapped if it was
@@ -42,10 +46,13 @@ func (p *Pin) Release() {
 
 // View calls fn with key's value, without copying it and without
 // allocating, as Reader.View does; the value is valid until fn returns.
-func (p *Pin) View(key []byte, fn func(value []byte)) error {
+func (p *Pin) View(key []byte, fn func(value []byte)) (err error) {
 	if p.g == nil {
 		return ErrClosed
 	}
+	rd := guardedRead{g: p.g}
+	defer rd.end(&err)
+	rd.begin()
 	v, err := p.g.m.lookup(key)
 	if err != nil {
 		return err
@@ -55,10 +62,13 @@ func (p *Pin) View(key []byte, fn func(value []byte)) error {
 }
 
 // Get returns a copy of key's value, as Reader.Get does.
-func (p *Pin) Get(key []byte) ([]byte, error) {
+func (p *Pin) Get(key []byte) (value []byte, err error) {
 	if p.g == nil {
 		return nil, ErrClosed
 	}
+	rd := guardedRead{g: p.g}
+	defer rd.end(&err)
+	rd.begin()
 	v, err := p.g.m.lookup(key)
 	if err != nil {
 		return nil, err
@@ -67,10 +77,13 @@ func (p *Pin) Get(key []byte) ([]byte, error) {
 }
 
 // UpdateID returns the last update id fully applied to the pinned
-// generation, or 0 after Release.
-func (p *Pin) UpdateID() uint64 {
+// generation, or 0 after Release or when the read faults.
+func (p *Pin) UpdateID() (id uint64) {
 	if p.g == nil {
 		return 0
 	}
+	rd := guardedRead{g: p.g}
+	defer rd.end(nil)
+	rd.begin()
 	return p.g.m.load(offUpdateID)
 }

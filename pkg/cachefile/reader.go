@@ -34,6 +34,10 @@ type readerGen struct {
 	// nextTry (unix nanoseconds) rate-limits attempts to follow a superseded
 	// file whose successor cannot be opened, or that is still at the path.
 	nextTry atomic.Int64
+	// faulted is set when a read of the mapping faulted: the file was
+	// shrunk under it. The Reader then tries to reopen the path, as it
+	// does for a superseded file.
+	faulted atomic.Bool
 }
 
 // followRetry is how long a Reader waits before it tries again to follow a
@@ -70,26 +74,29 @@ func openMapping(path string) (*mapping, error) {
 	return m, nil
 }
 
-// acquire returns the current generation with one of its reference shards
-// incremented; the caller must release it. It follows the file to a new
-// generation when the current one is superseded.
-func (r *Reader) acquire() (*readerGen, *refShard, error) {
+// acquire sets rd to the current generation with one of its reference
+// shards incremented; rd.end releases it. It follows the file to a new
+// generation when the current one is superseded (or faulted). rd holds the
+// reference from the moment it is taken, so that a fault on the superseded
+// word still releases it.
+func (r *Reader) acquire(rd *guardedRead) error {
 	for {
 		g := r.cur.Load()
 		if g == nil {
-			return nil, nil, ErrClosed
+			return ErrClosed
 		}
 		s := g.refs.shardFor()
 		s.n.Add(1)
+		rd.g, rd.s = g, s
 		if r.cur.Load() != g {
-			g.release(s)
+			rd.release()
 			continue
 		}
-		if g.m.superseded() && r.follow(g) {
-			g.release(s)
+		if (g.faulted.Load() || g.m.superseded()) && r.follow(g) {
+			rd.release()
 			continue
 		}
-		return g, s, nil
+		return nil
 	}
 }
 
@@ -118,7 +125,8 @@ func (g *readerGen) tryFree() {
 // follow moves the Reader from the superseded generation g to the file now
 // at its path. It reports whether the current generation changed. When the
 // path cannot be opened, or still holds g's file, the Reader keeps serving g
-// and tries again after followRetry.
+// and tries again after followRetry. A generation that faulted may be
+// replaced by a new mapping of the same file, once the file is whole again.
 func (r *Reader) follow(g *readerGen) bool {
 	now := time.Now().UnixNano()
 	if now < g.nextTry.Load() {
@@ -130,7 +138,7 @@ func (r *Reader) follow(g *readerGen) bool {
 		return true
 	}
 	m, err := openMapping(r.path)
-	if err == nil && m.dev == g.m.dev && m.ino == g.m.ino {
+	if err == nil && m.dev == g.m.dev && m.ino == g.m.ino && !g.faulted.Load() {
 		_ = m.unmap()
 		err = errors.New("same file")
 	}
@@ -147,13 +155,14 @@ func (r *Reader) follow(g *readerGen) bool {
 // the key is not in the file (the sentinel itself, so that a miss does not
 // allocate), ErrClosed after Close, or ErrCorrupt when the file's structure
 // is damaged along the lookup's path.
-func (r *Reader) Get(key []byte) ([]byte, error) {
-	g, s, err := r.acquire()
-	if err != nil {
+func (r *Reader) Get(key []byte) (value []byte, err error) {
+	var rd guardedRead
+	defer rd.end(&err)
+	rd.begin()
+	if err = r.acquire(&rd); err != nil {
 		return nil, err
 	}
-	defer g.release(s)
-	v, err := g.m.lookup(key)
+	v, err := rd.g.m.lookup(key)
 	if err != nil {
 		return nil, err
 	}
@@ -167,13 +176,14 @@ func (r *Reader) Get(key []byte) ([]byte, error) {
 // write faults) or kept. While fn runs, the generation it reads stays
 // mapped, even if the writer replaces the file. View returns ErrNotFound
 // (without calling fn) when the key is missing; other errors as for Get.
-func (r *Reader) View(key []byte, fn func(value []byte)) error {
-	g, s, err := r.acquire()
-	if err != nil {
+func (r *Reader) View(key []byte, fn func(value []byte)) (err error) {
+	var rd guardedRead
+	defer rd.end(&err)
+	rd.begin()
+	if err = r.acquire(&rd); err != nil {
 		return err
 	}
-	defer g.release(s)
-	v, err := g.m.lookup(key)
+	v, err := rd.g.m.lookup(key)
 	if err != nil {
 		return err
 	}
@@ -190,14 +200,27 @@ func (r *Reader) Has(key []byte) (bool, error) {
 	return err == nil, err
 }
 
-// header reads one header word of the current generation.
-func (r *Reader) header(off int) uint64 {
-	g, s, err := r.acquire()
-	if err != nil {
+// header reads one header word of the current generation; 0 after Close
+// or when the read faults.
+func (r *Reader) header(off int) (v uint64) {
+	var rd guardedRead
+	defer rd.end(nil)
+	rd.begin()
+	if r.acquire(&rd) != nil {
 		return 0
 	}
-	defer g.release(s)
-	return g.m.load(off)
+	return rd.g.m.load(off)
+}
+
+// headerCopy returns the current generation's decoded header.
+func (r *Reader) headerCopy() (h header) {
+	var rd guardedRead
+	defer rd.end(nil)
+	rd.begin()
+	if r.acquire(&rd) != nil {
+		return header{}
+	}
+	return rd.g.m.hdr
 }
 
 // UpdateID returns the last update id fully applied to the file: every
@@ -209,24 +232,10 @@ func (r *Reader) UpdateID() uint64 { return r.header(offUpdateID) }
 func (r *Reader) Len() int { return int(r.header(offLiveKeys)) }
 
 // Generation returns the generation number of the file the Reader is on.
-func (r *Reader) Generation() uint64 {
-	g, s, err := r.acquire()
-	if err != nil {
-		return 0
-	}
-	defer g.release(s)
-	return g.m.hdr.generation
-}
+func (r *Reader) Generation() uint64 { return r.headerCopy().generation }
 
 // LogID returns the identity of the log the file is fed from.
-func (r *Reader) LogID() [16]byte {
-	g, s, err := r.acquire()
-	if err != nil {
-		return [16]byte{}
-	}
-	defer g.release(s)
-	return g.m.hdr.logID
-}
+func (r *Reader) LogID() [16]byte { return r.headerCopy().logID }
 
 // Path returns the path the Reader was opened with.
 func (r *Reader) Path() string { return r.path }

@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func TestCrashRebootRollsBack(t *testing.T) {
 		opts := smallOpts()
 		opts.InitialKeys, opts.InitialDataSize, opts.MinGarbageBytes = 4096, 3<<20, 1<<30
 		opts.BootID = bootIDFunc(1)
-		w, err := OpenWriter(path, testLogID, opts)
+		w, err := OpenWriter(context.Background(), path, testLogID, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestCrashRebootRollsBack(t *testing.T) {
 		}
 		writeAt(t, path, img, 0)
 		opts.BootID = bootIDFunc(2)
-		w, err = OpenWriter(path, testLogID, opts)
+		w, err = OpenWriter(context.Background(), path, testLogID, opts)
 		if err != nil {
 			t.Fatalf("round %d: open after reboot: %v", round, err)
 		}
@@ -97,7 +98,7 @@ func TestCrashRebootRollsBack(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Verify(path); err != nil {
+		if _, err := Verify(context.Background(), path); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 	}
@@ -124,7 +125,7 @@ func TestRebootCases(t *testing.T) {
 			opts := smallOpts()
 			opts.BootID = bootIDFunc(1)
 			opts.InitialKeys = 1024
-			w, err := OpenWriter(path, testLogID, opts)
+			w, err := OpenWriter(context.Background(), path, testLogID, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +149,7 @@ func TestRebootCases(t *testing.T) {
 				writeAt(t, path, []byte{0xff}, int64(dataOff)+recHeaderSize+2)
 			}
 			opts.BootID = bootIDFunc(tt.boot)
-			w, err = OpenWriter(path, testLogID, opts)
+			w, err = OpenWriter(context.Background(), path, testLogID, opts)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("OpenWriter: %v, want %v", err, tt.wantErr)
 			}
@@ -199,7 +200,7 @@ func TestRebootDuplicateKey(t *testing.T) {
 	opts := smallOpts()
 	opts.BootID = bootIDFunc(1)
 	opts.MinGarbageBytes = 1 << 30
-	w, err := OpenWriter(path, testLogID, opts)
+	w, err := OpenWriter(context.Background(), path, testLogID, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,12 +223,12 @@ func TestRebootDuplicateKey(t *testing.T) {
 	}
 	w.m.slots[next] = w.m.slots[home]
 	w.m.slots[home] = oldSlot
-	if _, err := checkIndex(w.m, func(f slotFault) error { return f.err }); !errors.Is(err, ErrCorrupt) {
+	if _, err := checkIndex(context.Background(), w.m, func(f slotFault) error { return f.err }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("crafted duplicate not detected: %v", err)
 	}
 	w.abandon()
 	opts.BootID = bootIDFunc(2)
-	w, err = OpenWriter(path, testLogID, opts)
+	w, err = OpenWriter(context.Background(), path, testLogID, opts)
 	if err != nil {
 		t.Fatalf("open after reboot: %v", err)
 	}
@@ -240,7 +241,7 @@ func TestRebootDuplicateKey(t *testing.T) {
 	if v, err := r.Get([]byte("k")); err != nil || string(v) != "new" || r.Len() != 1 {
 		t.Fatalf("after recovery: %q, %v, %d keys", v, err, r.Len())
 	}
-	if _, err := Verify(path); err != nil {
+	if _, err := Verify(context.Background(), path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 )
@@ -8,7 +9,7 @@ import (
 // recover checks the mapped file w.m (every index slot and the record it
 // points at), brings it into a consistent state, and recomputes the
 // writer's counters from it. See OpenWriter for the cases.
-func (w *Writer) recover() error {
+func (w *Writer) recover(ctx context.Context) error {
 	m := w.m
 	ck, err := decodeCheckpoint(m.mm)
 	if err != nil {
@@ -28,7 +29,7 @@ func (w *Writer) recover() error {
 		mode = "clean close"
 	} else if boot != w.bootID {
 		mode = "reboot"
-		repaired, err := w.repairAfterReboot(ck)
+		repaired, err := w.repairAfterReboot(ctx, ck)
 		if err != nil {
 			return fmt.Errorf("file was not closed cleanly before a reboot and is damaged below its last checkpoint (update %d): %w", ck.updateID, err)
 		}
@@ -36,7 +37,7 @@ func (w *Writer) recover() error {
 		w.opts.Logger.Info("cache file was not closed cleanly before a reboot: rolled back to its last checkpoint",
 			"path", w.path, "updateID", ck.updateID, "droppedSlots", repaired)
 	}
-	c, err := checkIndex(m, func(f slotFault) error { return f.err })
+	c, err := checkIndex(ctx, m, func(f slotFault) error { return f.err })
 	if err != nil {
 		return fmt.Errorf("recover after %s: %w", mode, err)
 	}
@@ -67,10 +68,10 @@ func (w *Writer) recover() error {
 // the checkpoint are re-applied by the caller and set those keys again. A
 // key found twice was moved after the checkpoint; its newer record is kept.
 // A failing slot below the checkpoint's tail is real damage.
-func (w *Writer) repairAfterReboot(ck checkpoint) (int, error) {
+func (w *Writer) repairAfterReboot(ctx context.Context, ck checkpoint) (int, error) {
 	m := w.m
 	repaired := 0
-	_, err := checkIndex(m, func(f slotFault) error {
+	_, err := checkIndex(ctx, m, func(f slotFault) error {
 		victim := f.slot
 		switch {
 		case f.dupOf >= 0:

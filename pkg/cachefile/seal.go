@@ -78,14 +78,16 @@ func (w *Writer) seal(ctx context.Context, dst string) (SealInfo, error) {
 	}
 	var sum [32]byte
 	if err == nil {
-		sum = sealChecksum(b.m.mm)
-		if _, err = b.f.WriteAt(sum[:], offChecksum); err == nil {
+		sum, err = sealChecksum(ctx, b.m.mm)
+	}
+	if err == nil {
+		if err = pwrite(fpWriteSum, b.f, sum[:], offChecksum); err == nil {
 			err = b.sync()
 		}
 	}
 	at("seal:written")
 	if err == nil {
-		err = os.Rename(b.tmp, dst)
+		err = rename(fpRename, b.tmp, dst)
 	}
 	if err != nil {
 		b.abort()
@@ -125,8 +127,8 @@ func (w *Writer) Replace(ctx context.Context, src string) error {
 
 // adoptSealed replaces a sealed file found at the path by a writable
 // generation of the same content.
-func (w *Writer) adoptSealed() error {
-	return w.replaceFrom(context.Background(), w.path)
+func (w *Writer) adoptSealed(ctx context.Context) error {
+	return w.replaceFrom(ctx, w.path)
 }
 
 func (w *Writer) replaceFrom(ctx context.Context, src string) error {
@@ -140,7 +142,7 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 		return err
 	}
 	defer sm.unmap()
-	inf, err := verifyMapping(src, sm)
+	inf, err := verifyMapping(ctx, src, sm)
 	switch {
 	case err != nil:
 		return err
@@ -164,12 +166,13 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 		return err
 	}
 	at("replace:built")
-	if err := w.install(b); err != nil {
+	installed, err := w.install(b)
+	if !installed {
 		return err
 	}
 	w.compactions++
 	w.opts.Logger.Info("installed sealed file", "path", w.path, "from", src, "updateID", inf.UpdateID, "liveKeys", inf.LiveKeys)
-	return nil
+	return err
 }
 
 // fillVerified copies a verified sealed mapping into b, makes it durable,
@@ -184,7 +187,7 @@ func (w *Writer) fillVerified(ctx context.Context, b *builder, sm *mapping, inf 
 	if err := b.open(true); err != nil {
 		return err
 	}
-	c, err := checkIndex(b.m, func(f slotFault) error { return f.err })
+	c, err := checkIndex(ctx, b.m, func(f slotFault) error { return f.err })
 	if err != nil {
 		return fmt.Errorf("copy of the sealed file: %w", err)
 	}

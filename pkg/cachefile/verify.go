@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -42,7 +43,12 @@ func Inspect(path string) (Info, error) {
 // on a live file that a writer is changing. The returned Info carries the
 // counts Verify made. Errors wrap ErrCorrupt (or ErrVersion, ErrNoFile) and
 // say what failed and where.
-func Verify(path string) (Info, error) {
+//
+// The cheap checks come first: a sealed file's records must tile its data
+// region and its index must be sized for them before anything is hashed,
+// so that the work is bounded by what the file really holds, whatever its
+// header claims. Verify stops with ctx's error when ctx ends.
+func Verify(ctx context.Context, path string) (Info, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -56,25 +62,26 @@ func Verify(path string) (Info, error) {
 		return Info{}, fmt.Errorf("verify %s: %w", path, err)
 	}
 	defer m.unmap()
-	inf, err := verifyMapping(path, m)
+	inf, err := verifyMapping(ctx, path, m)
 	if err != nil {
 		return inf, fmt.Errorf("verify %s: %w", path, err)
 	}
 	return inf, nil
 }
 
-func verifyMapping(path string, m *mapping) (Info, error) {
+// verifyMapping checks m as Verify describes, cheap checks first.
+func verifyMapping(ctx context.Context, path string, m *mapping) (Info, error) {
 	inf := infoFrom(path, m.hdr, m.mm[:headerSize])
 	ck, err := decodeCheckpoint(m.mm)
 	if err != nil {
 		return inf, err
 	}
 	if m.hdr.sealed() {
-		if sum := sealChecksum(m.mm); sum != inf.Checksum {
-			return inf, corruptf("sealed file SHA-256 is %x, computed %x", inf.Checksum, sum)
+		if err := checkSealedLayout(ctx, m); err != nil {
+			return inf, err
 		}
 	}
-	c, err := checkIndex(m, func(f slotFault) error { return f.err })
+	c, err := checkIndex(ctx, m, func(f slotFault) error { return f.err })
 	if err != nil {
 		return inf, err
 	}
@@ -107,20 +114,85 @@ func verifyMapping(path string, m *mapping) (Info, error) {
 	if inf.Sealed && (garbage != 0 || c.tombstones != 0 || tail != m.hdr.fileSize) {
 		return inf, corruptf("sealed file is not compact (garbage %d, tombstones %d, tail %d, size %d)", garbage, c.tombstones, tail, m.hdr.fileSize)
 	}
+	if inf.Sealed {
+		sum, err := sealChecksum(ctx, m.mm)
+		if err != nil {
+			return inf, err
+		}
+		if sum != inf.Checksum {
+			return inf, corruptf("sealed file SHA-256 is %x, computed %x", inf.Checksum, sum)
+		}
+	}
 	return inf, nil
 }
 
+// checkSealedLayout makes the cheap checks of a sealed file's structure,
+// which bound the work of the rest against what the file really holds: its
+// data tail is its size, its records tile the data region from the data
+// offset to the end (walked record by record, so that a hole or garbage
+// fails at its first bytes: a record has a non-empty key), their number is
+// the header's key count, and the index is no larger than Seal makes it
+// for that many keys.
+func checkSealedLayout(ctx context.Context, m *mapping) error {
+	h := m.hdr
+	if tail := m.load(offTail); tail != h.fileSize {
+		return corruptf("sealed file's data tail %d is not its size %d", tail, h.fileSize)
+	}
+	n := uint64(0)
+	for off := h.dataOff; off < h.fileSize; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		k, v, err := m.record(off)
+		if err != nil {
+			return fmt.Errorf("sealed file's records: %w", err)
+		}
+		if len(k) == 0 {
+			return corruptf("sealed file's records: record at offset %d has an empty key (a hole, or not a record)", off)
+		}
+		off += recordSize(len(k), len(v))
+		if off > h.fileSize {
+			return corruptf("sealed file's records: the last one runs past the end of the file (%d bytes)", h.fileSize)
+		}
+	}
+	if keys := m.load(offLiveKeys); keys != n {
+		return corruptf("sealed file holds %d records, its header counts %d keys", n, keys)
+	}
+	if limit := maxSealedCapacity(n); h.capacity > limit {
+		return corruptf("sealed file's index has %d slots for %d keys; a sealed index has at most %d", h.capacity, n, limit)
+	}
+	return nil
+}
+
+// maxSealedCapacity is the largest index Seal makes for keys keys: it sizes
+// the index for a load factor of at least 0.5 (Options.MaxLoadFactor).
+func maxSealedCapacity(keys uint64) uint64 { return max(nextPow2(2*keys+1), minCapacity) }
+
+// hashChunk is how many bytes sealChecksum hashes between checks of its
+// context.
+const hashChunk = 1 << 20
+
 // sealChecksum computes a sealed file's SHA-256: over the whole file, with
-// the superseded word and the checksum field read as zeros.
-func sealChecksum(b []byte) [32]byte {
+// the superseded word and the checksum field read as zeros. It stops with
+// ctx's error when ctx ends.
+func sealChecksum(ctx context.Context, b []byte) ([32]byte, error) {
 	h := sha256.New()
 	var zero [checksumSize]byte
 	h.Write(b[:offSuperseded])
 	h.Write(zero[:8])
 	h.Write(b[offSuperseded+8 : offChecksum])
 	h.Write(zero[:])
-	h.Write(b[offChecksum+checksumSize:])
+	for rest := b[offChecksum+checksumSize:]; len(rest) > 0; {
+		if err := ctx.Err(); err != nil {
+			return [32]byte{}, fmt.Errorf("SHA-256 of the sealed file: %w", err)
+		}
+		n := min(len(rest), hashChunk)
+		h.Write(rest[:n])
+		rest = rest[n:]
+	}
 	var sum [32]byte
 	h.Sum(sum[:0])
-	return sum
+	return sum, nil
 }

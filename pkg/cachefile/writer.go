@@ -2,6 +2,7 @@ package cachefile
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -78,11 +79,15 @@ func randRead(b []byte) (int, error) { return rand.Read(b) }
 //     applied id is rolled back to the checkpoint's; the caller re-applies
 //     the batches after it (re-applying is idempotent).
 //
+// A sealed file found at path (a snapshot put there by hand) is verified
+// and adopted as Replace does. The scans of the file (recovery,
+// verification) stop with ctx's error when ctx ends.
+//
 // It fails with ErrLocked when another writer holds the file,
 // ErrIdentityMismatch when the file belongs to another log, and ErrCorrupt
 // or ErrVersion when the file cannot be used; the caller may then bootstrap
 // (Replace) or remove the file.
-func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
+func OpenWriter(ctx context.Context, path string, logID [16]byte, opts Options) (*Writer, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -96,7 +101,8 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("open cache file writer: %w", err)
 	}
 	w := &Writer{path: path, logID: logID, opts: opts, lock: lock, bootID: boot}
-	if err := w.open(); err != nil {
+	if err := w.open(ctx); err != nil {
+		w.release() // a generation may be installed before a later step failed
 		lock.Close()
 		return nil, fmt.Errorf("open cache file writer for %s: %w", path, err)
 	}
@@ -104,7 +110,7 @@ func OpenWriter(path string, logID [16]byte, opts Options) (*Writer, error) {
 }
 
 // open brings the file at w.path into service, with the lock held.
-func (w *Writer) open() error {
+func (w *Writer) open(ctx context.Context) error {
 	if err := removeTemps(w.path); err != nil {
 		return err
 	}
@@ -133,10 +139,10 @@ func (w *Writer) open() error {
 		// leaving its bytes (and checksum) untouched.
 		m.unmap()
 		f.Close()
-		return w.adoptSealed()
+		return w.adoptSealed(ctx)
 	}
 	w.f, w.m = f, m
-	if err := w.recover(); err != nil {
+	if err := w.recover(ctx); err != nil {
 		w.release()
 		return err
 	}
@@ -158,7 +164,7 @@ func (w *Writer) create() error {
 		b.abort()
 		return err
 	}
-	if err := w.install(b); err != nil {
+	if _, err := w.install(b); err != nil {
 		return err
 	}
 	w.opts.Logger.Info("created cache file", "path", w.path, "capacity", h.capacity, "fileSize", h.fileSize)
@@ -180,7 +186,10 @@ func (w *Writer) settlePrev() error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// Cannot happen with install's order; restore the file.
-		return os.Rename(prev, w.path)
+		if err := rename(fpRename, prev, w.path); err != nil {
+			return fmt.Errorf("restore %s: %w", prev, err)
+		}
+		return nil
 	case err != nil:
 		return fmt.Errorf("stat: %w", err)
 	case !os.SameFile(fi, pfi):
@@ -188,7 +197,7 @@ func (w *Writer) settlePrev() error {
 			return err
 		}
 	}
-	if err := os.Remove(prev); err != nil {
+	if err := remove(fpRemovePrev, prev); err != nil {
 		return fmt.Errorf("remove %s: %w", prev, err)
 	}
 	return nil
@@ -208,7 +217,7 @@ func markSuperseded(path string) error {
 	}
 	var one [8]byte
 	le.PutUint64(one[:], 1)
-	if _, err := f.WriteAt(one[:], offSuperseded); err != nil {
+	if err := pwrite(fpMarkOld, f, one[:], offSuperseded); err != nil {
 		return fmt.Errorf("mark %s superseded: %w", path, err)
 	}
 	return nil
@@ -231,7 +240,7 @@ func (w *Writer) syncHeader() error {
 	if w.opts.NoSync {
 		return nil
 	}
-	return msync(w.m.mm[:headerSize])
+	return msyncAt(fpMsyncHeader, w.m.mm[:headerSize])
 }
 
 // storeCounters publishes the in-memory counters to the header. The applied
@@ -261,7 +270,7 @@ func (w *Writer) Checkpoint() error {
 
 func (w *Writer) checkpoint() error {
 	if !w.opts.NoSync {
-		if err := msync(w.m.mm); err != nil {
+		if err := msyncAt(fpMsyncFile, w.m.mm); err != nil {
 			return err
 		}
 	}

@@ -118,14 +118,14 @@ func TestOpenWriterErrors(t *testing.T) {
 		h.w.Close()
 		other := testLogID
 		other[0]++
-		if _, err := OpenWriter(h.path, other, smallOpts()); !errors.Is(err, ErrIdentityMismatch) {
+		if _, err := OpenWriter(context.Background(), h.path, other, smallOpts()); !errors.Is(err, ErrIdentityMismatch) {
 			t.Fatalf("OpenWriter with another log id: %v", err)
 		}
 		h.w = nil
 	})
 	t.Run("locked", func(t *testing.T) {
 		h := newHarness(t, smallOpts())
-		_, err := OpenWriter(h.path, testLogID, smallOpts())
+		_, err := OpenWriter(context.Background(), h.path, testLogID, smallOpts())
 		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), h.path) {
 			t.Fatalf("second writer: %v, want ErrLocked naming the path", err)
 		}
@@ -133,8 +133,8 @@ func TestOpenWriterErrors(t *testing.T) {
 	t.Run("bad options", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "c")
 		for _, o := range []Options{{MaxKeySize: -1}, {MaxValueSize: HardMaxValueSize + 1}, {MaxLoadFactor: 0.99}, {MaxGarbageRatio: 2}} {
-			if _, err := OpenWriter(path, testLogID, o); !errors.Is(err, ErrInvalid) {
-				t.Errorf("OpenWriter(%+v) = %v, want ErrInvalid", o, err)
+			if _, err := OpenWriter(context.Background(), path, testLogID, o); !errors.Is(err, ErrInvalid) {
+				t.Errorf("OpenWriter(context.Background(), %+v) = %v, want ErrInvalid", o, err)
 			}
 		}
 	})
@@ -143,7 +143,7 @@ func TestOpenWriterErrors(t *testing.T) {
 		if err := os.WriteFile(path, bytes.Repeat([]byte("x"), 8192), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := OpenWriter(path, testLogID, smallOpts()); !errors.Is(err, ErrCorrupt) {
+		if _, err := OpenWriter(context.Background(), path, testLogID, smallOpts()); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("OpenWriter on garbage: %v", err)
 		}
 	})
@@ -283,7 +283,7 @@ func init() { children["hold-writer"] = holdWriterChild }
 // holdWriterChild opens a writer on $CF_PATH, says "locked", and holds it
 // until its standard input closes.
 func holdWriterChild() int {
-	w, err := OpenWriter(os.Getenv("CF_PATH"), testLogID, smallOpts())
+	w, err := OpenWriter(context.Background(), os.Getenv("CF_PATH"), testLogID, smallOpts())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -316,7 +316,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 	if err != nil || line != "locked\n" {
 		t.Fatalf("child: %q, %v: %s", line, err, stderr.Bytes())
 	}
-	_, err = OpenWriter(path, testLogID, smallOpts())
+	_, err = OpenWriter(context.Background(), path, testLogID, smallOpts())
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("OpenWriter while another process holds the file: %v, want ErrLocked naming %s", err, path)
 	}
@@ -324,7 +324,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v: %s", err, stderr.Bytes())
 	}
-	w, err := OpenWriter(path, testLogID, smallOpts())
+	w, err := OpenWriter(context.Background(), path, testLogID, smallOpts())
 	if err != nil {
 		t.Fatalf("OpenWriter after the other writer closed: %v", err)
 	}

@@ -105,6 +105,19 @@
 // orphans of a roll that never took effect, and restores the head's horizon
 // from the horizon file. A lost or corrupt head is rebuilt from the segments.
 //
+// # Restoring a copy
+//
+// A log may be restored from a copy of its directory while processes have
+// it open, provided the files are copied back in place (cp -a copy/. dir/,
+// which rewrites each file under its inode; a tool that writes new files
+// and renames them leaves open Stores reading the old ones, which must then
+// be reopened). A Store that reads a head whose latest id is lower than
+// before, or a record that does not match its index, drops what it had
+// indexed and reads the segments afresh. Ids after the restored head are
+// given again to new updates: a reader that had read the lost ones must
+// notice (the node agent compares the commit time of the last update it
+// applied).
+//
 // # History rewrite
 //
 // Rewrite raises the horizon durably first, seals the active segment when it

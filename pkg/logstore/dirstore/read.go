@@ -45,6 +45,12 @@ func (s *Store) read(ctx context.Context, after uint64, maxOps int, began uint64
 			return nil, err
 		}
 		page, err := s.readPage(h, after, maxOps)
+		if errors.Is(err, errCorrupt) && try == 0 {
+			// The files may have been restored from a copy under this
+			// process since it indexed them: index them afresh, once.
+			s.forgetSegments()
+			continue
+		}
 		if errors.Is(err, os.ErrClosed) || errors.Is(err, fs.ErrNotExist) {
 			if cerr := s.isClosed(); cerr != nil {
 				return nil, cerr
@@ -145,6 +151,9 @@ func (p *pager) read(sg *segment, ents []entry) error {
 	}
 	for _, e := range ents {
 		u, _, err := decodeRecord(buf[e.off-first.off : e.end()-first.off])
+		if err == nil && u.ID != e.id {
+			err = fmt.Errorf("record %d where the index has %d: %w", u.ID, e.id, errCorrupt)
+		}
 		if err != nil {
 			return fmt.Errorf("segment %s at offset %d: %w", sg.ref.name(), e.off, err)
 		}
@@ -167,24 +176,34 @@ func (s *Store) limitOf(sg *segment, h head) (int64, error) {
 func (s *Store) segments(h head) ([]*segment, error) {
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
-	if n := len(s.segs); n > 0 && s.layout == h.layout && s.segs[n-1].ref.base == h.active {
+	rewinds := s.sh.rewinds.Load()
+	fresh := s.stale || rewinds != s.rewinds
+	if n := len(s.segs); n > 0 && s.layout == h.layout && s.segs[n-1].ref.base == h.active && !fresh {
 		return s.segs, nil
 	}
 	var err error
 	for range 5 {
-		if err = s.relist(h); !errors.Is(err, fs.ErrNotExist) {
+		if err = s.relist(h, fresh); !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.rewinds, s.stale = rewinds, false
 	return s.segs, nil
 }
 
+// forgetSegments makes the next read list and index the segments afresh.
+func (s *Store) forgetSegments() {
+	s.segMu.Lock()
+	s.stale = true
+	s.segMu.Unlock()
+}
+
 // relist, under segMu, lists the segments up to the active one, keeping
-// those already open and closing those replaced.
-func (s *Store) relist(h head) error {
+// those already open (unless fresh) and closing the others.
+func (s *Store) relist(h head, fresh bool) error {
 	l, err := listDir(s.dir)
 	if err != nil {
 		return err
@@ -192,6 +211,12 @@ func (s *Store) relist(h head) error {
 	old := map[segRef]*segment{}
 	for _, sg := range s.segs {
 		old[sg.ref] = sg
+	}
+	if fresh {
+		for _, sg := range s.segs {
+			sg.f.Close() // readers still using it retry
+		}
+		old = map[segRef]*segment{}
 	}
 	var segs []*segment
 	for _, r := range l.segs {

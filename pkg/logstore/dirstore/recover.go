@@ -40,7 +40,7 @@ func (sh *shared) withLock(fn func(h *head) error) error {
 // adopted, or a torn record, which is cut off); a segment shorter than the
 // head says is repaired the same way.
 func (sh *shared) syncTail() (head, error) {
-	h, err := readHead(sh.headF)
+	h, err := sh.head()
 	if errors.Is(err, errCorrupt) {
 		sh.log.Error(err, "Head file corrupt; rebuilding it from the segments")
 		return sh.rebuildHead()

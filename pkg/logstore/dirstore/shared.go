@@ -41,6 +41,12 @@ type shared struct {
 	hook      atomic.Pointer[func()]
 	changed   *notifier
 	watch     watcher
+
+	// maxLatest is the latest id in the head as this process last read it,
+	// and rewinds counts the reads that found it lower: the log's files were
+	// restored from an earlier copy under this process (see noteLatest).
+	maxLatest atomic.Uint64
+	rewinds   atomic.Uint64
 }
 
 // registry maps open log directories to their shared state.
@@ -130,4 +136,31 @@ func (sh *shared) closeFiles() error {
 }
 
 // head reads the head file.
-func (sh *shared) head() (head, error) { return readHead(sh.headF) }
+func (sh *shared) head() (head, error) {
+	h, err := readHead(sh.headF)
+	if err == nil {
+		sh.noteLatest(h.latest)
+	}
+	return h, err
+}
+
+// noteLatest counts a rewind when the head's latest id is below the one
+// read before. A healthy log's latest id never falls; one that does had its
+// files copied back from an earlier copy (a restore), and what readers in
+// this process know about the segments (their record indexes, built from
+// the files as they were) is stale: they list and index the segments again.
+func (sh *shared) noteLatest(latest uint64) {
+	for {
+		seen := sh.maxLatest.Load()
+		if latest == seen {
+			return
+		}
+		if sh.maxLatest.CompareAndSwap(seen, latest) {
+			if latest < seen {
+				sh.rewinds.Add(1)
+				sh.log.Info("The log's latest id went back: its files were restored from a copy; reading them afresh", "latest", latest, "before", seen)
+			}
+			return
+		}
+	}
+}

@@ -35,9 +35,11 @@ type Store struct {
 	rwLock    flock // REWRITE.LOCK: one rewrite at a time
 	rewriteMu sync.Mutex
 
-	segMu  sync.Mutex
-	segs   []*segment // the newest generation of each segment, by base
-	layout uint64     // the head's layout generation when segs was listed
+	segMu   sync.Mutex
+	segs    []*segment // the newest generation of each segment, by base
+	layout  uint64     // the head's layout generation when segs was listed
+	rewinds uint64     // sh.rewinds when segs was listed
+	stale   bool       // a record did not match the index: list and index afresh
 
 	closed    chan struct{}
 	closeOnce sync.Once

@@ -91,7 +91,7 @@ func historyUpdate(r *rand.Rand) []logstore.Op {
 }
 
 // measureTail reads the whole log from 0 through a fresh handle, in pages
-// of the store's default size.
+// of the store's default size, as logstore.All reads it.
 func measureTail(ctx context.Context, b *backend, name string) (Result, error) {
 	s, err := b.open(ctx, logstore.Options{Name: name})
 	if err != nil {
@@ -99,19 +99,12 @@ func measureTail(ctx context.Context, b *backend, name string) (Result, error) {
 	}
 	defer s.Close()
 	start := time.Now()
-	ops, after := 0, uint64(0)
-	for {
-		page, err := s.Read(ctx, after, 0)
+	ops := 0
+	for u, err := range logstore.All(ctx, s, logstore.AllOptions{}) {
 		if err != nil {
 			return Result{}, err
 		}
-		if len(page) == 0 {
-			break
-		}
-		for _, u := range page {
-			ops += len(u.Ops)
-		}
-		after = page[len(page)-1].ID
+		ops += len(u.Ops)
 	}
 	elapsed := time.Since(start)
 	return Result{Backend: b.name, Measure: "tail read", Writers: 1, Ours: float64(ops) / elapsed.Seconds(),

@@ -15,9 +15,10 @@ import (
 // independent handles, as 16 processes would, so their appends cannot share
 // transactions: each is one transaction serialised on the log's id lock.
 // At full size (160,000 such transactions) the ordering test takes minutes,
-// so under -race it runs at a tenth, which is plenty to catch data races;
-// `make test` then runs the ordering proof at full size without -race
-// (hack/test.sh, WHYCACHE_ORDERING_SCALE=1).
+// so under -race it runs at a tenth (16 writers x 1,000 updates), enough
+// to catch data races and a tailer that skips a late commit; `make
+// test-long` runs the ordering proof at full size without -race
+// (WHYCACHE_ORDERING_SCALE=1).
 const raceScale = "0.1"
 
 func TestMain(m *testing.M) {

@@ -24,7 +24,8 @@
 // Read), [OpGen] for random updates and [NewRand] for replayable seeds.
 //
 // Every store is also checked on a full replay in small pages through a high
-// horizon (Store.ReadReplay).
+// horizon (Store.ReadReplay), and through logstore.All, including a horizon
+// that rises while it reads.
 //
 // The ordering test runs at the full size (16 writers × 10,000
 // updates, 3 tailers) unless testing.Short() is set; the environment variable

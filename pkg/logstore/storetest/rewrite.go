@@ -13,6 +13,7 @@ import (
 func RunRewrite(t *testing.T, h Harness) {
 	t.Run("Steps", func(t *testing.T) { testRewriteSteps(t, h) })
 	t.Run("Replay", func(t *testing.T) { testReplay(t, h) })
+	t.Run("All", func(t *testing.T) { testAll(t, h) })
 	t.Run("Concurrent", func(t *testing.T) { testRewriteConcurrent(t, h) })
 }
 

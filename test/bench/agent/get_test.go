@@ -46,7 +46,7 @@ func (f *getFixture) load(b *testing.B) error {
 		return err
 	}
 	path := filepath.Join(dir, "get.whycache")
-	w, err := cachefile.OpenWriter(path, [16]byte{1}, cachefile.Options{NoSync: true, InitialKeys: getKeys})
+	w, err := cachefile.OpenWriter(context.Background(), path, [16]byte{1}, cachefile.Options{NoSync: true, InitialKeys: getKeys})
 	if err != nil {
 		return err
 	}

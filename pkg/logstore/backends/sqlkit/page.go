@@ -82,15 +82,14 @@ func (p *Pager) rowGuess(b *pageBuilder) int {
 // pageBuilder collects rows into whole updates and decides when the page
 // is full.
 type pageBuilder struct {
-	maxOps    int
-	ups       []logstore.Update
-	ops       int // operations in ups
-	bytes     int // key and value bytes in ups
-	cur       *logstore.Update
-	curBytes  int
-	rows      int
-	full      bool
-	finishing bool
+	maxOps   int
+	ups      []logstore.Update
+	ops      int // operations in ups
+	bytes    int // key and value bytes in ups
+	cur      *logstore.Update
+	curBytes int
+	rows     int
+	full     bool
 }
 
 func (b *pageBuilder) totalBytes() int { return b.bytes + b.curBytes }
