@@ -13,6 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
 	"github.com/whycache/whycache/internal/testserver"
 	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/logstore"
@@ -49,6 +52,18 @@ func setDaemonSetStatus(t *testing.T, ds *appsv1.DaemonSet, desired, ready int32
 	if err := admin.Status().Update(t.Context(), ds); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// countStatusWrites makes r count its status writes.
+func countStatusWrites(r *testReconciler) *int {
+	n := new(int)
+	r.Client = interceptor.NewClient(r.Client.(client.WithWatch), interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			*n++
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	return n
 }
 
 func TestStatusFromLogStore(t *testing.T) {
@@ -101,8 +116,11 @@ func testStatusFromLogStore(t *testing.T, url string) {
 	if err := store.Heartbeat(t.Context(), logstore.NodeProgress{Node: "node-b", AppliedID: 6}); err != nil {
 		t.Fatal(err)
 	}
+	writes := countStatusWrites(r)
 	r.reconcileAt(t, inst, now.Add(10*time.Second))
 	mustf(t, getInstance(t, ns, "st").Status.LatestUpdateID == 5, "the store was read again within the poll interval")
+	// Nothing changed, so the status was not written.
+	mustf(t, *writes == 0, "a reconcile that changed nothing wrote the status %d times", *writes)
 	res := r.reconcileAt(t, inst, now.Add(40*time.Second))
 	inst = getInstance(t, ns, "st")
 	mustf(t, inst.Status.LatestUpdateID == 6 && inst.Status.Nodes.Lagging == 0, "after the interval: latest %d, lagging %d; want 6, 0",

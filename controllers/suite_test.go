@@ -201,7 +201,7 @@ type testReconciler struct {
 
 func newTestReconciler(t *testing.T, now time.Time) *testReconciler {
 	t.Helper()
-	c, err := client.New(operatorCfg, client.Options{Scheme: NewScheme()})
+	c, err := client.NewWithWatch(operatorCfg, client.Options{Scheme: NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
