@@ -6,8 +6,8 @@ SHELL := /usr/bin/env bash -o pipefail
 GO        ?= go
 BIN       ?= $(CURDIR)/bin
 # Servers that `make test` starts on 127.0.0.1 (see hack/testservers).
-TEST_SERVERS  ?= mariadb,postgres
-BENCH_SERVERS ?= mariadb,postgres,redis
+TEST_SERVERS  ?= mariadb,postgres,s3
+BENCH_SERVERS ?= mariadb,postgres,redis,s3
 # Flags for the test run; `make test GOTESTFLAGS=-v` for verbose output.
 GOTESTFLAGS ?=
 TEST_TIMEOUT ?= 40m

@@ -129,6 +129,10 @@ func agentArgs(inst *whycachev1.WhycacheInstance) []string {
 		cliFlag(agentapi.FlagLogFormat, "json"),
 		cliFlag(agentapi.FlagVerbosity, strconv.Itoa(verbosity(a.LogLevel))),
 	}
+	if s := inst.Spec.Snapshots; s != nil {
+		// A node without a usable file bootstraps from the newest snapshot.
+		args = append(args, cliFlag(agentapi.FlagSnapshotURL, snapshotURL(s)))
+	}
 	if inst.Spec.LogStore.CreateLog {
 		args = append(args, cliFlag(agentapi.FlagCreateLog, "true"))
 	}
@@ -185,6 +189,7 @@ func agentContainer(inst *whycachev1.WhycacheInstance, image string) corev1.Cont
 	env := append(storeEnv(inst), corev1.EnvVar{Name: agentapi.EnvNodeName, ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"},
 	}})
+	env = append(env, s3Env(inst.Spec.Snapshots)...)
 	if lim := goMemLimit(a.Resources); lim != "" {
 		env = append(env, corev1.EnvVar{Name: agentapi.EnvGoMemLimit, Value: lim})
 	}

@@ -68,10 +68,10 @@ func jobArgs(inst *whycachev1.WhycacheInstance, kind jobKind) []string {
 	s := inst.Spec.Snapshots
 	if kind == kindSnapshot {
 		return []string{"whycache", "snapshot", cliFlag(agentapi.FlagSnapshotURL, snapshotURL(s)),
-			cliFlag(agentapi.FlagSnapshotRetain, strconv.Itoa(int(s.Retention)))}
+			cliFlag(agentapi.FlagSnapshotKeep, strconv.Itoa(int(s.Retention)))}
 	}
 	args := []string{"whycache", "rewrite-history", "--" + agentapi.FlagSafe,
-		cliFlag(agentapi.FlagNodeGoneAfter, nodeGoneAfter(inst).String())}
+		cliFlag(agentapi.FlagLiveAge, nodeGoneAfter(inst).String())}
 	if s != nil {
 		// The safe limit stays at or below the newest snapshot's id.
 		args = append(args, cliFlag(agentapi.FlagSnapshotURL, snapshotURL(s)))

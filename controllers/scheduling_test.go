@@ -60,7 +60,7 @@ func TestScheduledSnapshots(t *testing.T) {
 	mustf(t, metav1.IsControlledBy(&j, inst), "Job not controlled by the instance")
 	mustf(t, j.Annotations[annotationScheduledAt] == hour.UTC().Format(time.RFC3339), "scheduled-at = %q", j.Annotations[annotationScheduledAt])
 	c := j.Spec.Template.Spec.Containers[0]
-	wantCmd := []string{"whycache", "snapshot", "--snapshot-url=s3://snaps/team/flags?endpoint=http%3A%2F%2Fminio%3A9000&path-style=true&region=eu-west-1", "--retain=5"}
+	wantCmd := []string{"whycache", "snapshot", "--snapshot-url=s3://snaps/team/flags?endpoint=http%3A%2F%2Fminio%3A9000&path-style=true&region=eu-west-1", "--keep=5"}
 	mustf(t, slices.Equal(c.Command, wantCmd), "command = %q, want %q", c.Command, wantCmd)
 	env := envByName(c)
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
@@ -71,6 +71,10 @@ func TestScheduledSnapshots(t *testing.T) {
 	mustf(t, c.TerminationMessagePolicy == "FallbackToLogsOnError", "terminationMessagePolicy = %q", c.TerminationMessagePolicy)
 	mustf(t, *j.Spec.BackoffLimit == 0 && j.Spec.Template.Spec.RestartPolicy == "Never", "backoffLimit/restartPolicy = %d/%s", *j.Spec.BackoffLimit, j.Spec.Template.Spec.RestartPolicy)
 	mustf(t, hasEvent(r.drainEvents(), "SnapshotStarted"), "no SnapshotStarted event")
+	// The agents bootstrap from the same snapshots, with the same credentials.
+	agent := getDaemonSet(t, inst).Spec.Template.Spec.Containers[0]
+	mustf(t, slices.Contains(agent.Args, wantCmd[2]), "agent args %q lack %s", agent.Args, wantCmd[2])
+	mustf(t, envByName(agent)["AWS_ACCESS_KEY_ID"].ValueFrom != nil, "the agent has no S3 credentials")
 
 	// Never twice: again at the same time, and again with the status lost
 	// (the Job's name and annotation still say the run happened).
@@ -168,7 +172,7 @@ func TestJobHistoryLimit(t *testing.T) {
 		t.Errorf("Jobs kept = %v, want the two newest succeeded and the newest failed %v", got, want)
 	}
 	c := jobsOf(t, inst, kindRewrite)[0].Spec.Template.Spec.Containers[0]
-	mustf(t, slices.Equal(c.Command[:3], []string{"whycache", "rewrite-history", "--safe"}) && slices.Contains(c.Command, "--node-gone-after=1h0m0s"),
+	mustf(t, slices.Equal(c.Command[:3], []string{"whycache", "rewrite-history", "--safe"}) && slices.Contains(c.Command, "--live-age=1h0m0s"),
 		"rewrite command = %q", c.Command)
 	inst = getInstance(t, ns, "hist")
 	mustf(t, inst.Status.LastRewriteFailure != nil && inst.Status.LastRewriteFailure.JobName == jobName(inst, kindRewrite, start.Add(40*time.Minute)),

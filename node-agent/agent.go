@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/whycache/whycache/pkg/agentapi"
@@ -66,6 +67,12 @@ func New(cfg Config) (*Agent, error) {
 		started:   make(chan struct{}),
 		appliedCh: make(chan struct{}),
 		kick:      make(chan struct{}, 1),
+	}
+	if c, ok := cfg.Bootstrap.(prometheus.Collector); ok {
+		// A bootstrapper with metrics of its own (SnapshotBootstrapper).
+		if err := a.metrics.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("register the bootstrapper's metrics: %w", err)
+		}
 	}
 	a.lastProgress.Store(time.Now().UnixNano())
 	a.healthAddr.Store("")
@@ -230,13 +237,8 @@ func (a *Agent) bootstrap(ctx context.Context, b Bootstrapper, reason string) er
 	a.bootstrapping.Store(start.UnixNano())
 	defer a.bootstrapping.Store(0)
 	a.log.Info("bootstrapping cache file", "reason", reason)
-	path, err := b.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
-	if err != nil {
+	if err := a.installFrom(ctx, b, w); err != nil {
 		return fmt.Errorf("bootstrap (%s): %w", reason, err)
-	}
-	defer os.Remove(path)
-	if err := w.Replace(ctx, path); err != nil {
-		return fmt.Errorf("bootstrap (%s): install: %w", reason, err)
 	}
 	a.pager = newPager(a.store, a.cfg.PageOps, a.cfg.BatchBytes/4)
 	a.epoch.Add(1)
@@ -246,6 +248,23 @@ func (a *Agent) bootstrap(ctx context.Context, b Bootstrapper, reason string) er
 	a.metrics.bootstraps.WithLabelValues(reason).Inc()
 	a.metrics.bootstrapSecs.Observe(d.Seconds())
 	a.log.Info("bootstrapped cache file", "reason", reason, "appliedID", w.UpdateID(), "duration", d)
+	return nil
+}
+
+// installFrom puts b's file into w: through b's own Install when it has
+// one, else by Replace with the file Bootstrap wrote.
+func (a *Agent) installFrom(ctx context.Context, b Bootstrapper, w *cachefile.Writer) error {
+	if in, ok := b.(Installer); ok {
+		return in.Install(ctx, a.store, w, a.cfg.Dir, a.cfg.Cache)
+	}
+	path, err := b.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	if err := w.Replace(ctx, path); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
 	return nil
 }
 

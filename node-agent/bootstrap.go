@@ -20,6 +20,17 @@ type Bootstrapper interface {
 	Bootstrap(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options) (string, error)
 }
 
+// Installer is a Bootstrapper that installs its file itself (with
+// Writer.Replace), so that it can try another source when the writer
+// refuses one, without verifying the file a second time beforehand. The
+// agent uses Install when its Bootstrapper has it.
+type Installer interface {
+	Bootstrapper
+	// Install puts a sealed cache file of the log into w, using dir for
+	// temporary files.
+	Install(ctx context.Context, store logstore.Store, w *cachefile.Writer, dir string, opts cachefile.Options) error
+}
+
 // ReplayBootstrapper builds the file by replaying the whole log from the
 // start. It needs nothing but the log; a snapshot source is faster for big
 // logs.

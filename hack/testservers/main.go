@@ -1,5 +1,5 @@
 // Command testservers starts the servers that the tests and benchmarks need
-// (MariaDB, PostgreSQL, Redis) on 127.0.0.1, runs a command with their
+// (MariaDB, PostgreSQL, Redis, an S3 server) on 127.0.0.1, runs a command with their
 // addresses in the environment, and stops them when the command ends:
 //
 //	go run ./hack/testservers -servers=mariadb,postgres -- go test ./...
@@ -23,9 +23,9 @@ import (
 )
 
 func main() {
-	servers := flag.String("servers", "mariadb,postgres", "comma-separated servers to start: mariadb, postgres, redis")
+	servers := flag.String("servers", "mariadb,postgres", "comma-separated servers to start: mariadb, postgres, redis, s3")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testservers [-servers=mariadb,postgres,redis] -- command [args...]\n")
+		fmt.Fprintf(os.Stderr, "usage: testservers [-servers=mariadb,postgres,redis,s3] -- command [args...]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -75,6 +75,12 @@ func run(servers string, args []string) int {
 			vars = func(s *testserver.Server) []string {
 				return []string{testserver.EnvRedisAddr + "=" + s.Addr, testserver.EnvRedisSocket + "=" + s.Socket}
 			}
+		case "s3":
+			if os.Getenv(testserver.EnvS3Endpoint) != "" {
+				continue
+			}
+			start = testserver.StartS3
+			vars = (*testserver.Server).S3Env
 		default:
 			fmt.Fprintf(os.Stderr, "testservers: unknown server %q\n", kind)
 			return 2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
@@ -26,6 +27,8 @@ type agentFlags struct {
 	store     string
 	logFormat string
 	logLevel  int
+	snap      snapshotFlags
+	jitter    time.Duration
 }
 
 // NewAgentCommand returns the node agent's command: `whycache agent` and the
@@ -84,6 +87,8 @@ Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
 	fs.Float64Var(&c.Cache.MaxGarbageRatio, "cache-max-garbage-ratio", cachefile.DefaultMaxGarbageRatio, "compact the cache file when this share of its data is garbage...")
 	fs.Int64Var(&c.Cache.MinGarbageBytes, "cache-min-garbage-bytes", cachefile.DefaultMinGarbageBytes, "...and there are at least this many garbage bytes")
 	fs.DurationVar(&c.Cache.CheckpointInterval, "cache-checkpoint-interval", cachefile.DefaultCheckpointInterval, "longest time between durable checkpoints of the cache file")
+	f.snap.register(fs)
+	fs.DurationVar(&f.jitter, "snapshot-jitter", 5*time.Second, "longest random pause before a snapshot download (spreads nodes that start together)")
 	fs.StringVar(&f.logFormat, agentapi.FlagLogFormat, "json", "log format: json or console")
 	fs.IntVarP(&f.logLevel, agentapi.FlagVerbosity, "v", 0, "log verbosity (0: info; higher: more detail)")
 	return cmd
@@ -103,13 +108,30 @@ func (f *agentFlags) run(ctx context.Context) error {
 	cfg.OpenStore = func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
 		return backends.Open(ctx, url, opts)
 	}
+	if f.snap.url != "" {
+		if cfg.Bootstrap, err = f.snapshotBootstrapper(ctx, log, cfg); err != nil {
+			return err
+		}
+	}
 	log.Info("starting node agent", "version", version.Get(), "dir", cfg.Dir, "store", backends.Redact(url),
-		"logName", cfg.LogName, "node", cfg.NodeName)
+		"logName", cfg.LogName, "node", cfg.NodeName, "snapshots", f.snap.url)
 	a, err := nodeagent.New(cfg)
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// snapshotBootstrapper returns the bootstrapper that --snapshot-url asks for.
+func (f *agentFlags) snapshotBootstrapper(ctx context.Context, log logr.Logger, cfg nodeagent.Config) (*nodeagent.SnapshotBootstrapper, error) {
+	layout, err := f.snap.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return nodeagent.NewSnapshotBootstrapper(nodeagent.SnapshotConfig{
+		Layout: layout, Download: f.snap.download(), MaxJitter: f.jitter, Logger: log.WithName("snapshot"),
+		Fallback: nodeagent.ReplayBootstrapper{PageOps: cfg.PageOps, PageBytes: cfg.BatchBytes / 4},
+	})
 }
 
 // newLogger returns a zap-backed logr.Logger.

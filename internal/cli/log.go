@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
@@ -119,6 +120,9 @@ func newLogNodesCommand(g *globals) *cobra.Command {
 
 func newRewriteCommand(g *globals) *cobra.Command {
 	var opts logstore.RewriteOptions
+	var safe bool
+	var sf snapshotFlags
+	var liveAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "rewrite-history",
 		Short: "Remove log entries whose effect a later entry overwrote",
@@ -126,9 +130,24 @@ func newRewriteCommand(g *globals) *cobra.Command {
 --through (default: the latest id), at its original id, and removes the rest.
 Delete markers are removed only at or below --delete-limit (default 0: none),
 which must be an id that every node has applied and a snapshot covers; the
-log's horizon rises to it, and nodes below it must bootstrap from a snapshot.`,
+log's horizon rises to it, and nodes below it must bootstrap from a snapshot.
+
+With --safe, the limits are computed instead: delete markers go only up to
+the newest snapshot in --snapshot-url and the applied id of every live node
+(heartbeat younger than --live-age); with no snapshot none go. It then
+prints one result line ("` + agentapi.ResultPrefix + `{...}") saying what it did and why.`,
 		Args: cobra.NoArgs,
 		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
+			if safe {
+				if opts.DeleteLimit != 0 {
+					return errors.New("--safe computes the delete limit; do not give --delete-limit")
+				}
+				res, err := safeRewrite(ctx, store, &sf, liveAge, opts.Through, opts.BatchSize, time.Now)
+				if err != nil {
+					return err
+				}
+				return emitResult(g.out, res, agentapi.TerminationMessagePath)
+			}
 			var err error
 			if opts.Through == 0 {
 				if opts.Through, err = store.Latest(ctx); err != nil {
@@ -147,6 +166,9 @@ log's horizon rises to it, and nodes below it must bootstrap from a snapshot.`,
 	cmd.Flags().Uint64Var(&opts.Through, "through", 0, "rewrite the history up to this update id (default: the latest)")
 	cmd.Flags().Uint64Var(&opts.DeleteLimit, "delete-limit", 0, "remove delete markers up to this update id")
 	cmd.Flags().IntVar(&opts.BatchSize, "batch-size", 0, "rows removed per transaction (default: the store's)")
+	cmd.Flags().BoolVar(&safe, agentapi.FlagSafe, false, "compute the limits from the newest snapshot and the live nodes (see above)")
+	cmd.Flags().DurationVar(&liveAge, agentapi.FlagLiveAge, 5*time.Minute, "with --safe: a node is live while its last heartbeat is younger than this")
+	sf.register(cmd.Flags())
 	return cmd
 }
 

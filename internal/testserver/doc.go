@@ -1,11 +1,11 @@
-// Package testserver starts throwaway MariaDB, PostgreSQL and Redis servers on
+// Package testserver starts throwaway MariaDB, PostgreSQL, Redis and S3 servers on
 // 127.0.0.1 for tests and benchmarks, and stops them again.
 //
 // Servers listen on free loopback ports, keep their data in a temporary
 // directory, and are started with the parent-death signal set, so a test
 // binary that is killed does not leave them behind.
 //
-// Tests get their servers through [MySQL], [Postgres] and [Redis]. Each first
+// Tests get their servers through [MySQL], [Postgres], [Redis] and [S3]. Each first
 // looks at an environment variable (see [EnvMySQLDSN], [EnvPostgresDSN],
 // [EnvRedisAddr]) so that `make test` can start one server for every package,
 // and a developer can point the tests at servers of their own. When the

@@ -21,10 +21,11 @@ var ErrNotInstalled = errors.New("server binaries not installed (run `make test-
 
 // Server is a running test server.
 type Server struct {
-	// Kind names the server: "mariadb", "postgres" or "redis".
+	// Kind names the server: "mariadb", "postgres", "redis" or "s3".
 	Kind string
 	// DSN is the connection string for the server's Go driver: a
-	// go-sql-driver/mysql DSN, a pgx URL, or a Redis URL.
+	// go-sql-driver/mysql DSN, a pgx URL, a Redis URL, or an S3 endpoint
+	// URL.
 	DSN string
 	// Addr is the server's TCP address, host:port.
 	Addr string
@@ -120,13 +121,23 @@ func run(ctx context.Context, cred *syscall.Credential, name string, args ...str
 // startDaemon starts a long-running server process whose output goes to
 // logPath. The process is killed if this process dies.
 func startDaemon(s *Server, cred *syscall.Credential, logPath, name string, args ...string) error {
+	return startDaemonCmd(s, cred, nil, logPath, name, args...)
+}
+
+// startDaemonEnv is startDaemon with the given environment (secrets go
+// there rather than on the command line).
+func startDaemonEnv(s *Server, env []string, logPath, name string, args ...string) error {
+	return startDaemonCmd(s, nil, env, logPath, name, args...)
+}
+
+func startDaemonCmd(s *Server, cred *syscall.Credential, env []string, logPath, name string, args ...string) error {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open %s log: %w", s.Kind, err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr, cmd.Env = logf, logf, env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.Kind, err)

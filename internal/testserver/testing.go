@@ -28,6 +28,15 @@ const (
 	EnvRedisAddr = "WHYCACHE_TEST_REDIS_ADDR"
 	// EnvRedisSocket is the Unix socket path of the same Redis server.
 	EnvRedisSocket = "WHYCACHE_TEST_REDIS_SOCKET"
+	// EnvS3Endpoint is the URL (http://host:port) of an S3-compatible
+	// server; EnvS3AccessKey, EnvS3SecretKey and EnvS3Bucket say how to use
+	// it (a bucket the tests may fill), EnvS3Region which region to sign for
+	// (default us-east-1).
+	EnvS3Endpoint  = "WHYCACHE_TEST_S3_ENDPOINT"
+	EnvS3AccessKey = "WHYCACHE_TEST_S3_ACCESS_KEY"
+	EnvS3SecretKey = "WHYCACHE_TEST_S3_SECRET_KEY"
+	EnvS3Bucket    = "WHYCACHE_TEST_S3_BUCKET"
+	EnvS3Region    = "WHYCACHE_TEST_S3_REGION"
 )
 
 var (
@@ -135,6 +144,45 @@ func Redis(tb testing.TB) (addr, socket string) {
 	}
 	return s.Addr, s.Socket
 }
+
+// S3 returns an S3-compatible server for the test: the one described by
+// $WHYCACHE_TEST_S3_ENDPOINT and its companions, or a versitygw server
+// started for this test binary. Tests share the bucket: each should use a
+// prefix of its own (see [S3Prefix]).
+func S3(tb testing.TB) S3Config {
+	tb.Helper()
+	if ep := os.Getenv(EnvS3Endpoint); ep != "" {
+		c := S3Config{Endpoint: ep, AccessKey: os.Getenv(EnvS3AccessKey), SecretKey: os.Getenv(EnvS3SecretKey),
+			Bucket: os.Getenv(EnvS3Bucket), Region: os.Getenv(EnvS3Region)}
+		if c.Region == "" {
+			c.Region = S3Region
+		}
+		if c.Bucket == "" {
+			tb.Fatalf("%s is set but %s is not", EnvS3Endpoint, EnvS3Bucket)
+		}
+		return c
+	}
+	s, err := shared(tb, "s3", StartS3)
+	if err != nil {
+		unavailable(tb, "S3 server (versitygw)", EnvS3Endpoint, err)
+	}
+	return s.S3()
+}
+
+// S3 returns how to reach an S3 server started by StartS3.
+func (s *Server) S3() S3Config {
+	return S3Config{Endpoint: s.DSN, AccessKey: S3AccessKey, SecretKey: S3SecretKey, Bucket: S3Bucket, Region: S3Region}
+}
+
+// S3Env returns the environment variables that point tests at s.
+func (s *Server) S3Env() []string {
+	c := s.S3()
+	return []string{EnvS3Endpoint + "=" + c.Endpoint, EnvS3AccessKey + "=" + c.AccessKey,
+		EnvS3SecretKey + "=" + c.SecretKey, EnvS3Bucket + "=" + c.Bucket, EnvS3Region + "=" + c.Region}
+}
+
+// S3Prefix returns a fresh key prefix for one test in the shared bucket.
+func S3Prefix() string { return randomName("t-") }
 
 func randomName(prefix string) string {
 	var b [6]byte

@@ -48,13 +48,13 @@ const (
 	// FlagSnapshotURL names the snapshot location:
 	// s3://bucket/prefix?region=R&endpoint=URL&path-style=true.
 	FlagSnapshotURL = "snapshot-url"
-	// FlagSnapshotRetain is how many snapshots to keep.
-	FlagSnapshotRetain = "retain"
+	// FlagSnapshotKeep is how many snapshots `whycache snapshot` keeps.
+	FlagSnapshotKeep = "keep"
 	// FlagSafe makes rewrite-history compute its own safe limits.
 	FlagSafe = "safe"
-	// FlagNodeGoneAfter is the heartbeat age after which a node no longer
-	// bounds the rewrite.
-	FlagNodeGoneAfter = "node-gone-after"
+	// FlagLiveAge is the heartbeat age up to which a node is live and
+	// bounds a safe rewrite.
+	FlagLiveAge = "live-age"
 )
 
 // The agent's health endpoints, served on [DefaultHealthPort] in the Pods

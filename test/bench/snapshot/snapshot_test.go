@@ -1,0 +1,202 @@
+package snapshotbench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/whycache/whycache/internal/agenttest"
+	"github.com/whycache/whycache/internal/testserver"
+	nodeagent "github.com/whycache/whycache/node-agent"
+	"github.com/whycache/whycache/pkg/cachefile"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends"
+	"github.com/whycache/whycache/pkg/snapshot"
+	"github.com/whycache/whycache/pkg/snapshot/maker"
+)
+
+const (
+	partSize    = snapshot.DefaultPartSize
+	concurrency = snapshot.DefaultConcurrency
+)
+
+// fill appends about mib MiB of 1 KiB values in updates of 1000 keys.
+func fill(b *testing.B, s logstore.Store, mib int) uint64 {
+	val := []byte(strings.Repeat("x", 1000))
+	var id uint64
+	for u := range mib {
+		ops := make([]logstore.Op, 1000)
+		for i := range ops {
+			ops[i] = logstore.Set(fmt.Appendf(nil, "key-%07d-%03d", u, i), val)
+		}
+		var err error
+		if id, err = s.Append(b.Context(), ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return id
+}
+
+// best runs f n times and returns its shortest duration.
+func best(b *testing.B, n int, f func() error) time.Duration {
+	var d time.Duration
+	for i := range n {
+		start := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		if e := time.Since(start); i == 0 || e < d {
+			d = e
+		}
+	}
+	return d
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	for b.Loop() {
+		runSnapshotBench(b)
+	}
+}
+
+func runSnapshotBench(b *testing.B) {
+	ctx := b.Context()
+	cfg := testserver.S3(b)
+	prefix := testserver.S3Prefix()
+	opts := snapshot.S3Options{Credentials: snapshot.Credentials{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey},
+		PartSize: partSize, Concurrency: concurrency}
+	layout, err := snapshot.Open(ctx, cfg.URL(prefix), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmp := b.TempDir()
+	logURL := filepath.Join(tmp, "log")
+	store, err := backends.Open(ctx, logURL, logstore.Options{Create: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	mib := sizeMiB()
+	fill(b, store, mib)
+	mo := maker.Options{Layout: layout, Store: store, TempDir: tmp, Cache: cachefile.Options{NoSync: true}, Download: snapshot.DownloadOptions{PartSize: partSize, Concurrency: concurrency}}
+	first, err := maker.Create(ctx, mo)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := first.Bytes
+	record("cache file (sealed)", fmt.Sprintf("%.1f MiB", float64(size)/(1<<20)))
+	record("first snapshot (replay of the log, seal, upload)", fmt.Sprintf("%.2f s", first.Seconds))
+
+	// An incremental run: the newest snapshot plus a tail of 1% new keys.
+	fill(b, store, max(mib/100, 1))
+	inc, err := maker.Create(ctx, mo)
+	if err != nil {
+		b.Fatal(err)
+	}
+	record("incremental snapshot run (download, tail, seal, upload)", fmt.Sprintf("%.2f s, %.0f MB/s of snapshot", inc.Seconds, float64(inc.Bytes)/inc.Seconds/1e6))
+
+	m, err := layout.Latest(ctx, store.ID())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sealed := filepath.Join(tmp, "sealed.whycache")
+	if err := layout.Download(ctx, m, sealed, snapshot.DownloadOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	c := rawClient(cfg)
+	rawPutD := best(b, 2, func() error {
+		return rawPut(ctx, c, cfg.Bucket, prefix+"/raw-put", sealed, partSize, concurrency)
+	})
+	pubD := best(b, 2, func() error {
+		_, err := layout.Publish(ctx, sealed, snapshot.PublishInfo{Log: store.ID(), FormatVersion: cachefile.Version, UpdateID: m.UpdateID}, nil)
+		return err
+	})
+	record("raw parallel PutObject (multipart)", fmt.Sprintf("%.0f MB/s", mbps(m.Size, rawPutD)))
+	record("publish (SHA-256, CRC64NVME, multipart, manifest, pointer)", fmt.Sprintf("%.0f MB/s = %.0f%% of raw PUT (target >= 50%%)",
+		mbps(m.Size, pubD), 100*rawPutD.Seconds()/pubD.Seconds()))
+
+	rawGetD := best(b, 2, func() error {
+		dst := filepath.Join(tmp, "raw-get")
+		os.Remove(dst)
+		return rawGet(ctx, c, cfg.Bucket, prefix+"/raw-put", dst, m.Size, partSize, concurrency)
+	})
+	os.Remove(filepath.Join(tmp, "raw-get"))
+	bs, err := nodeagent.NewSnapshotBootstrapper(nodeagent.SnapshotConfig{Layout: layout,
+		Download: snapshot.DownloadOptions{PartSize: partSize, Concurrency: concurrency}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bootD := best(b, 2, func() error {
+		dir := b.TempDir()
+		p, err := bs.Bootstrap(ctx, store, dir, cachefile.Options{NoSync: true})
+		os.Remove(p)
+		return err
+	})
+	dlD := best(b, 2, func() error {
+		dst := filepath.Join(tmp, "dl")
+		os.Remove(dst)
+		return layout.Download(ctx, m, dst, snapshot.DownloadOptions{PartSize: partSize, Concurrency: concurrency,
+			Checksum: snapshot.ChecksumCRC64NVME})
+	})
+	verD := best(b, 2, func() error {
+		_, err := cachefile.Verify(ctx, filepath.Join(tmp, "dl"))
+		return err
+	})
+	checkD := best(b, 2, func() error { return layout.Check(ctx, m) })
+	record("raw parallel ranged GetObject into a file", fmt.Sprintf("%.0f MB/s", mbps(m.Size, rawGetD)))
+	record("  of which: manifest check (HEAD)", fmt.Sprintf("%.3f s", checkD.Seconds()))
+	record("  of which: pinned download + CRC64NVME", fmt.Sprintf("%.0f MB/s", mbps(m.Size, dlD)))
+	record("  of which: cachefile.Verify", fmt.Sprintf("%.0f MB/s", mbps(m.Size, verD)))
+	record("bootstrap: download + CRC64NVME + cachefile.Verify", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET (target >= 70%%)",
+		mbps(m.Size, bootD), 100*rawGetD.Seconds()/bootD.Seconds()))
+	installD := best(b, 2, func() error {
+		dir := b.TempDir()
+		w, err := cachefile.OpenWriter(ctx, filepath.Join(dir, "cache.whycache"), store.ID(), cachefile.Options{NoSync: true})
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		return bs.Install(ctx, store, w, dir, cachefile.Options{NoSync: true})
+	})
+	record("agent's install: download + CRC64NVME + Writer.Replace", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
+		mbps(m.Size, installD), 100*rawGetD.Seconds()/installD.Seconds()))
+
+	ready := timeToReady(b, logURL, layout)
+	record("agent start to Ready (bootstrap from the snapshot)", fmt.Sprintf("%.2f s (target <= 15 s for 1 GiB)", ready.Seconds()))
+}
+
+// timeToReady starts an agent on an empty directory and returns the time
+// until /readyz answers 200.
+func timeToReady(b *testing.B, logURL string, layout *snapshot.Layout) time.Duration {
+	bs, err := nodeagent.NewSnapshotBootstrapper(nodeagent.SnapshotConfig{Layout: layout,
+		Download: snapshot.DownloadOptions{PartSize: partSize, Concurrency: concurrency}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := nodeagent.Config{Dir: b.TempDir(), NodeName: "bench", Bootstrap: bs, HealthAddr: "127.0.0.1:0",
+		OpenStore: func(ctx context.Context, o logstore.Options) (logstore.Store, error) {
+			return backends.Open(ctx, logURL, o)
+		},
+		Logger: logr.Discard()}
+	start := time.Now()
+	a := agenttest.Start(b, cfg)
+	defer a.Stop(b)
+	deadline := start.Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + a.HealthAddr() + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatal("agent not ready within 5 minutes")
+	return 0
+}
