@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/whycache/whycache/pkg/agentapi"
 )
 
 // healthShutdownGrace bounds how long a health or metrics request may take
@@ -108,9 +110,9 @@ const maxHeaderBytes = 16 << 10
 // serveHealth serves /healthz, /readyz and /metrics until ctx ends.
 func (l *listeners) serveHealth(ctx context.Context, a *Agent) error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.probe(a.liveness))
-	mux.HandleFunc("GET /readyz", a.probe(a.readiness))
-	mux.Handle("GET /metrics", a.metricsHandler())
+	mux.HandleFunc("GET "+agentapi.PathHealthz, a.probe(a.liveness))
+	mux.HandleFunc("GET "+agentapi.PathReadyz, a.probe(a.readiness))
+	mux.Handle("GET "+agentapi.PathMetrics, a.metricsHandler())
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,

@@ -174,8 +174,8 @@ prints one result line ("` + agentapi.ResultPrefix + `{...}") saying what it did
 	cmd.Flags().Uint64Var(&opts.Through, "through", 0, "rewrite the history up to this update id (default: the latest)")
 	cmd.Flags().Uint64Var(&opts.DeleteLimit, "delete-limit", 0, "remove delete markers up to this update id")
 	cmd.Flags().IntVar(&opts.BatchSize, "batch-size", 0, "rows removed per transaction (default: the store's)")
-	cmd.Flags().BoolVar(&safe, "safe", false, "compute the limits from the newest snapshot and the live nodes (see above)")
-	cmd.Flags().DurationVar(&liveAge, "live-age", 5*time.Minute, "with --safe: a node is live while its last heartbeat is younger than this")
+	cmd.Flags().BoolVar(&safe, agentapi.FlagSafe, false, "compute the limits from the newest snapshot and the live nodes (see above)")
+	cmd.Flags().DurationVar(&liveAge, agentapi.FlagLiveAge, 5*time.Minute, "with --safe: a node is live while its last heartbeat is younger than this")
 	sf.register(cmd.Flags())
 	return cmd
 }

@@ -24,7 +24,7 @@ import (
 
 // EnvPrefix prefixes the environment variable of every flag: --log-name can
 // also be given as WHYCACHE_LOG_NAME. A flag on the command line wins.
-const EnvPrefix = "WHYCACHE_"
+const EnvPrefix = agentapi.EnvPrefix
 
 // globals are the flags every command shares.
 type globals struct {
@@ -98,7 +98,7 @@ func bindEnv(fs *pflag.FlagSet) error {
 		if f.Changed {
 			return
 		}
-		env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := agentapi.EnvName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
