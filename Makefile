@@ -53,7 +53,7 @@ portable-check: ## Check that the reader side (client library, cache file reader
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./pkg/cachefile/ .
 
 .PHONY: lint
-lint: vet staticcheck tidy-check portable-check ## gofmt, go vet, staticcheck, go.mod tidiness, the macOS build of the reader side.
+lint: vet staticcheck tidy-check portable-check verify-generated ## gofmt, go vet, staticcheck, go.mod tidiness, the macOS build of the reader side, generated files up to date.
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
 
 .PHONY: build
@@ -64,11 +64,13 @@ build: ## Build the binaries into bin/ (`make vet` compiles every other package)
 ##@ Test
 
 .PHONY: test-deps
-test-deps: ## Install the Debian packages the tests need (MariaDB, PostgreSQL, Redis) when missing.
+test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver and versitygw built once into a cache outside the repository (hack/tools.sh).
 	bash hack/install-test-deps.sh
+	bash hack/tools.sh build etcd kube versitygw
 
 .PHONY: test
 test: test-deps lint ## Run every test against real servers (see hack/test.sh), then a short fuzz run of every fuzz target.
+	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(bash hack/envtest.sh assets)} \
 	CRASH_POINTS=$(CRASH_POINTS) TEST_TIMEOUT=$(TEST_TIMEOUT) GOTESTFLAGS='$(GOTESTFLAGS)' \
 		$(TESTSERVERS) -servers=$(TEST_SERVERS) -- bash hack/test.sh
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
