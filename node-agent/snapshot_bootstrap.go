@@ -86,12 +86,18 @@ func (b *SnapshotBootstrapper) Bootstrap(ctx context.Context, store logstore.Sto
 }
 
 // Install puts the newest usable snapshot (or a replay) into w with
-// Writer.Replace, which verifies the file completely before it installs
-// it; a snapshot it refuses is skipped for the next older one. This saves
-// the separate verification Bootstrap makes, a full pass over the file.
+// Writer.Adopt (Writer.Replace when the file is not in the writer's
+// directory), which verifies the file completely before it installs it; a
+// snapshot it refuses is skipped for the next older one. This saves the
+// separate verification Bootstrap makes, a full pass over the file, and
+// Adopt saves Replace's copy of every record: the downloaded file becomes
+// the new generation.
 func (b *SnapshotBootstrapper) Install(ctx context.Context, store logstore.Store, w *cachefile.Writer, dir string, opts cachefile.Options) error {
 	return b.run(ctx, store, dir, opts, func(path string) error {
-		defer os.Remove(path)
+		defer os.Remove(path) // gone already when adopted
+		if filepath.Dir(filepath.Clean(path)) == filepath.Dir(filepath.Clean(w.Path())) {
+			return w.Adopt(ctx, path)
+		}
 		return w.Replace(ctx, path)
 	})
 }

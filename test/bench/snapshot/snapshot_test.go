@@ -164,7 +164,7 @@ func runSnapshotBench(b *testing.B) {
 		defer w.Close()
 		return bs.Install(ctx, store, w, dir, cachefile.Options{NoSync: true})
 	})
-	record("agent's install: download + CRC64NVME + Writer.Replace", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
+	record("agent's install: download + CRC64NVME + Writer.Adopt", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
 		mbps(m.Size, installD), 100*rawGetD.Seconds()/installD.Seconds()))
 
 	ready := timeToReady(b, logURL, layout)
