@@ -33,13 +33,28 @@ func (w *Writer) Adopt(ctx context.Context, src string) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	if err := w.adopt(ctx, src); err != nil {
+	if err := w.adopt(ctx, src, nil); err != nil {
 		return fmt.Errorf("adopt %s as %s: %w", src, w.path, err)
 	}
 	return nil
 }
 
-func (w *Writer) adopt(ctx context.Context, src string) error {
+// AdoptSummed is Adopt for a file whose SealHash sum the caller computed
+// as it wrote the file (a download): its checksum is compared with sum
+// instead of being computed once more. Everything else is as in Adopt.
+func (w *Writer) AdoptSummed(ctx context.Context, src string, sum [32]byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.adopt(ctx, src, &sum); err != nil {
+		return fmt.Errorf("adopt %s as %s: %w", src, w.path, err)
+	}
+	return nil
+}
+
+func (w *Writer) adopt(ctx context.Context, src string, sum *[32]byte) error {
 	if filepath.Dir(filepath.Clean(src)) != filepath.Dir(filepath.Clean(w.path)) {
 		return fmt.Errorf("%s is not in the directory of %s: %w", src, w.path, ErrInvalid)
 	}
@@ -50,7 +65,7 @@ func (w *Writer) adopt(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	b, err := w.verifyAdoptee(ctx, src, f)
+	b, err := w.verifyAdoptee(ctx, src, f, sum)
 	if err != nil {
 		f.Close()
 		return err
@@ -72,13 +87,13 @@ func (w *Writer) adopt(ctx context.Context, src string) error {
 // verifyAdoptee verifies the sealed file f completely and returns a builder
 // holding it, with its new header (writable, the next generation, data
 // headroom) and its counters.
-func (w *Writer) verifyAdoptee(ctx context.Context, src string, f *os.File) (*builder, error) {
+func (w *Writer) verifyAdoptee(ctx context.Context, src string, f *os.File, sum *[32]byte) (*builder, error) {
 	sm, err := mapFile(f, false)
 	if err != nil {
 		return nil, err
 	}
 	defer sm.unmap()
-	inf, err := verifyMapping(ctx, src, sm)
+	inf, err := verifyMapping(ctx, src, sm, sum)
 	switch {
 	case err != nil:
 		return nil, err

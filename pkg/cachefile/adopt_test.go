@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -140,4 +141,53 @@ func TestAdoptRefuses(t *testing.T) {
 			h.mustApply(set("c", "3"))
 		})
 	}
+}
+
+// TestSealHash feeds a sealed file to SealHash in uneven pieces (some
+// splitting the header page) and checks that it computes the checksum the
+// file carries, that VerifySummed and AdoptSummed accept the file with it
+// and refuse it with any other sum, leaving it untouched.
+func TestSealHash(t *testing.T) {
+	h := newHarness(t, smallOpts())
+	for i := range 50 {
+		h.mustApply(set(fmt.Sprintf("k%03d", i), strings.Repeat("v", i)))
+	}
+	sealed := filepath.Join(filepath.Dir(h.path), "snap")
+	inf, err := h.w.Seal(t.Context(), sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, piece := range []int{1, 7, 128, 4095, 4096, 5000, len(data)} {
+		s := NewSealHash()
+		for rest := data; len(rest) > 0; {
+			n := min(piece, len(rest))
+			s.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if got := s.Sum(); got != inf.Checksum {
+			t.Errorf("pieces of %d bytes: SealHash %x, the file carries %x", piece, got, inf.Checksum)
+		}
+	}
+	wrong := inf.Checksum
+	wrong[5] ^= 1
+	if _, err := VerifySummed(t.Context(), sealed, wrong); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("VerifySummed with a wrong sum: %v, want ErrCorrupt", err)
+	}
+	if _, err := VerifySummed(t.Context(), sealed, inf.Checksum); err != nil {
+		t.Errorf("VerifySummed: %v", err)
+	}
+	if err := h.w.AdoptSummed(t.Context(), sealed, wrong); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("AdoptSummed with a wrong sum: %v, want ErrCorrupt", err)
+	}
+	if now, err := os.ReadFile(sealed); err != nil || !bytes.Equal(now, data) {
+		t.Fatalf("the refused file changed (err %v)", err)
+	}
+	if err := h.w.AdoptSummed(t.Context(), sealed, inf.Checksum); err != nil {
+		t.Fatalf("AdoptSummed: %v", err)
+	}
+	h.mustApply(set("after", "adopt"))
 }

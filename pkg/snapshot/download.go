@@ -24,6 +24,12 @@ type DownloadOptions struct {
 	Progress func(done, total int64)
 	// Checksum says which of the manifest's checksums to check.
 	Checksum Checksum
+	// Also, when not nil, receives the object's bytes in order, as they
+	// arrive, beside the checksum and in a goroutine of its own: a second
+	// digest of the file (cachefile.NewSealHash) computed while the
+	// download runs rather than in a pass after it. Download writes
+	// nothing into it after it returns.
+	Also io.Writer
 }
 
 // Checksum names a whole-object checksum of the manifest.
@@ -83,11 +89,8 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 	var got atomic.Int64
 	sumCh := make(chan string, 1)
 	useCRC := opts.Checksum == ChecksumCRC64NVME && m.CRC64NVME != ""
-	g.Go(func() error { // hash part i once it is written, in order
-		h := sha256.New()
-		if useCRC {
-			h = NewCRC64NVME()
-		}
+	// Each digest reads part i once it is written, in order.
+	inOrder := func(h io.Writer) error {
 		for i := range n {
 			select {
 			case <-done[i]:
@@ -98,6 +101,19 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 			if _, err := io.Copy(h, io.NewSectionReader(f, off, min(opts.PartSize, m.Size-off))); err != nil {
 				return err
 			}
+		}
+		return nil
+	}
+	if opts.Also != nil {
+		g.Go(func() error { return inOrder(opts.Also) })
+	}
+	g.Go(func() error {
+		h := sha256.New()
+		if useCRC {
+			h = NewCRC64NVME()
+		}
+		if err := inOrder(h); err != nil {
+			return err
 		}
 		if useCRC {
 			sumCh <- base64.StdEncoding.EncodeToString(h.Sum(nil))
