@@ -53,7 +53,7 @@ portable-check: ## Check that the reader side (client library, cache file reader
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./pkg/cachefile/ .
 
 .PHONY: lint
-lint: vet staticcheck tidy-check portable-check ## gofmt, go vet, staticcheck, go.mod tidiness, the macOS build of the reader side.
+lint: vet staticcheck tidy-check portable-check verify-generated ## gofmt, go vet, staticcheck, go.mod tidiness, the macOS build of the reader side, generated files up to date.
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
 
 .PHONY: build
@@ -64,11 +64,13 @@ build: ## Build the binaries into bin/ (`make vet` compiles every other package)
 ##@ Test
 
 .PHONY: test-deps
-test-deps: ## Install the Debian packages the tests need (MariaDB, PostgreSQL, Redis) when missing.
+test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver and versitygw built once into a cache outside the repository (hack/tools.sh).
 	bash hack/install-test-deps.sh
+	bash hack/tools.sh build etcd kube versitygw
 
 .PHONY: test
 test: test-deps lint ## Run every test against real servers (see hack/test.sh), then a short fuzz run of every fuzz target.
+	KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-$$(bash hack/envtest.sh assets)} \
 	CRASH_POINTS=$(CRASH_POINTS) TEST_TIMEOUT=$(TEST_TIMEOUT) GOTESTFLAGS='$(GOTESTFLAGS)' \
 		$(TESTSERVERS) -servers=$(TEST_SERVERS) -- bash hack/test.sh
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
@@ -91,3 +93,29 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 .PHONY: bench
 bench: test-deps ## Run every benchmark against its peers and print the comparison tables.
 	$(TESTSERVERS) -servers=$(BENCH_SERVERS) -- bash hack/bench.sh
+
+##@ Operator (API, CRDs, RBAC; controller-gen is pinned in go.mod's tool directive)
+
+CONTROLLER_GEN = $(GO) tool controller-gen
+
+.PHONY: generate
+generate: ## Generate the API's deepcopy methods (api/v1alpha1/zz_generated.deepcopy.go).
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: ## Generate the CRDs (config/crd/bases) and the manager's RBAC role (config/rbac/role.yaml) from the markers.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+
+.PHONY: verify-generated
+verify-generated: generate manifests ## Fail when the generated files differ from what is committed.
+	@git diff --exit-code -- api config || { echo "generated files are stale: run make generate manifests and commit"; exit 1; }
+	@new=$$(git ls-files --others --exclude-standard -- api config); if [ -n "$$new" ]; then echo "generated files not committed: $$new"; exit 1; fi
+
+.PHONY: envtest-assets
+envtest-assets: ## Build (once) etcd and kube-apiserver for the envtest suites and print KUBEBUILDER_ASSETS.
+	@bash hack/envtest.sh assets
+
+.PHONY: test-operator
+test-operator: ## Run the operator's tests (envtest: a real kube-apiserver and etcd).
+	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./cmd/whycache-operator/... ./test/layering/...

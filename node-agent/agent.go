@@ -22,9 +22,10 @@ import (
 // Agent keeps one instance's cache file up to date and serves its writes.
 // Create it with New and run it with Run.
 type Agent struct {
-	cfg     Config
-	log     logr.Logger
-	metrics *metrics
+	cfg      Config
+	log      logr.Logger
+	metrics  *metrics
+	inflight *inflight // bounds the write API's request bytes
 
 	// Set once Run has opened them; read-only afterwards.
 	store  logstore.Store
@@ -68,6 +69,7 @@ func New(cfg Config) (*Agent, error) {
 		appliedCh: make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 	}
+	a.inflight = newInflight(cfg.MaxInFlightBytes, a.metrics)
 	if c, ok := cfg.Bootstrap.(prometheus.Collector); ok {
 		// A bootstrapper with metrics of its own (SnapshotBootstrapper).
 		if err := a.metrics.registry.Register(c); err != nil {
@@ -103,6 +105,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("create instance directory: %w", err)
 	}
+	lock, err := lockInstance(a.cfg.Dir, a.cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	servers, err := a.listen()
 	if err != nil {
 		return err
@@ -180,7 +187,12 @@ func (a *Agent) openStore(ctx context.Context) (logstore.Store, error) {
 			return nil, fmt.Errorf("open log store: %w", err)
 		}
 		a.metrics.storeErrors.Inc()
-		a.log.Error(err, "cannot open log store; retrying", "retryIn", b.peek())
+		if errors.Is(err, logstore.ErrNotFound) && !a.cfg.CreateLog {
+			a.log.Info("the log does not exist yet; waiting for it to be created (or start the agent with --create-log)",
+				"log", a.cfg.LogName, "error", err.Error(), "retryIn", b.peek())
+		} else {
+			a.log.Error(err, "cannot open log store; retrying", "retryIn", b.peek())
+		}
 		if err := b.sleep(ctx); err != nil {
 			return nil, err
 		}
@@ -205,6 +217,7 @@ func (a *Agent) openCache(ctx context.Context) (*cachefile.Writer, error) {
 			return nil, fmt.Errorf("move unusable cache file aside: %w (after: %w)", rerr, err)
 		}
 		a.metrics.bootstraps.WithLabelValues("corrupt").Inc()
+		a.pruneAside()
 		a.opened = fileCorrupt
 		w, err = cachefile.OpenWriter(ctx, path, a.store.ID(), a.cfg.Cache)
 	}
@@ -257,7 +270,8 @@ func (a *Agent) installFrom(ctx context.Context, b Bootstrapper, w *cachefile.Wr
 	if in, ok := b.(Installer); ok {
 		return in.Install(ctx, a.store, w, a.cfg.Dir, a.cfg.Cache)
 	}
-	path, err := b.Bootstrap(ctx, a.store, a.cfg.Dir, a.cfg.Cache)
+	// Its temporary files go where readers cannot open them.
+	path, err := b.Bootstrap(ctx, a.store, filepath.Join(a.cfg.Dir, cachefile.PrivateDirName), a.cfg.Cache)
 	if err != nil {
 		return err
 	}

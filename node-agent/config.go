@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -38,7 +39,18 @@ type Config struct {
 	Bootstrap Bootstrapper
 
 	// TCPWriteAddr, when set, serves the write API on TCP too (host:port).
+	// It requires TCPWriteToken.
 	TCPWriteAddr string
+	// SocketMode is the write socket's permission bits; SocketGroup, when
+	// set (a group name or id), its group. The default, 0666, lets pods
+	// running as any user write; 0660 with a group limits writers to that
+	// group's members.
+	SocketMode  os.FileMode
+	SocketGroup string
+	// TCPWriteToken is the bearer token that every request over TCP must
+	// carry (Authorization: Bearer <token>). The Unix socket needs none:
+	// the directory's permissions decide who reaches it.
+	TCPWriteToken string
 	// HealthAddr is where /healthz, /readyz and /metrics are served
 	// (host:port); empty disables it.
 	HealthAddr string
@@ -77,6 +89,25 @@ type Config struct {
 	// local apply.
 	WriteTimeout time.Duration
 
+	// MaxInFlightBytes bounds the request body bytes that the write API
+	// holds at once, across all requests and listeners: a request waits
+	// (up to WriteTimeout, then 503) until its body fits. The agent's
+	// memory for writes stays under about three times this (the body, its
+	// decoded keys and values, and the log store's copy); see docs/agent.md.
+	MaxInFlightBytes int64
+	// MaxWriteConns bounds the open connections to the write API (Unix
+	// socket and TCP together); more wait in the kernel's backlog.
+	MaxWriteConns int
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound how long a write
+	// client may take to send its request's headers, its whole request,
+	// and how long an idle keep-alive connection stays open.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownGrace bounds how long requests in progress may take once the
+	// agent is told to stop; their connections are closed after it.
+	ShutdownGrace time.Duration
+
 	// Logger receives the agent's structured logs.
 	Logger logr.Logger
 }
@@ -95,7 +126,18 @@ const (
 	DefaultBootstrapTimeout  = 30 * time.Minute
 	DefaultRetryInterval     = 250 * time.Millisecond
 	DefaultWriteTimeout      = 30 * time.Second
+	DefaultMaxInFlightBytes  = 64 << 20
+	DefaultMaxWriteConns     = 256
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultShutdownGrace     = 5 * time.Second
+	DefaultSocketMode        = os.FileMode(0o666)
 )
+
+// minTokenLen is the shortest TCP write token accepted: 16 bytes, guessable
+// by no one.
+const minTokenLen = 16
 
 // withDefaults validates the configuration and fills in defaults.
 func (c Config) withDefaults() (Config, error) {
@@ -107,6 +149,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.OpenStore == nil {
 		return c, errors.New("agent config: OpenStore is required")
+	}
+	if c.TCPWriteAddr != "" && len(c.TCPWriteToken) < minTokenLen {
+		return c, fmt.Errorf("agent config: writes over TCP need a token of at least %d bytes (--tcp-write-token-file)", minTokenLen)
 	}
 	setDefault(&c.LogName, DefaultLogName)
 	setDefault(&c.PageOps, DefaultPageOps)
@@ -120,11 +165,22 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.BootstrapTimeout, DefaultBootstrapTimeout)
 	setDefault(&c.RetryInterval, DefaultRetryInterval)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxInFlightBytes, DefaultMaxInFlightBytes)
+	setDefault(&c.MaxWriteConns, DefaultMaxWriteConns)
+	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&c.ReadTimeout, DefaultReadTimeout)
+	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&c.ShutdownGrace, DefaultShutdownGrace)
+	setDefault(&c.SocketMode, DefaultSocketMode)
+	c.Cache.LockOwner = "node " + c.NodeName
 	c.Limits = c.Limits.WithDefaults()
 	c.Cache.MaxKeySize = c.Limits.MaxKeySize
 	c.Cache.MaxValueSize = c.Limits.MaxValueSize
 	if c.Bootstrap == nil {
 		c.Bootstrap = ReplayBootstrapper{PageOps: c.PageOps, PageBytes: c.BatchBytes / 4}
+	}
+	if c.MaxInFlightBytes < 0 || c.MaxWriteConns < 0 {
+		return c, fmt.Errorf("agent config: MaxInFlightBytes (%d) and MaxWriteConns (%d) must be positive", c.MaxInFlightBytes, c.MaxWriteConns)
 	}
 	if c.PageOps < 0 || c.BatchOps < 0 || c.BatchBytes < 0 {
 		return c, fmt.Errorf("agent config: PageOps (%d), BatchOps (%d) and BatchBytes (%d) must be positive", c.PageOps, c.BatchOps, c.BatchBytes)

@@ -13,27 +13,30 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	appliedID       prometheus.Gauge
-	headID          prometheus.Gauge
-	lagIDs          prometheus.Gauge
-	lagSeconds      prometheus.Gauge
-	appliedUpdates  prometheus.Counter
-	appliedOps      prometheus.Counter
-	applyBatchOps   prometheus.Histogram
-	applySeconds    prometheus.Histogram
-	fileBytes       prometheus.Gauge
-	garbageRatio    prometheus.Gauge
-	liveKeys        prometheus.Gauge
-	generation      prometheus.Gauge
-	compactions     prometheus.Gauge
-	writeRequests   *prometheus.CounterVec
-	writeSeconds    prometheus.Histogram
-	batchUpdates    prometheus.Histogram
-	groupCommitSize prometheus.Histogram
-	bootstraps      *prometheus.CounterVec
-	bootstrapSecs   prometheus.Histogram
-	storeErrors     prometheus.Counter
-	ready           prometheus.Gauge
+	appliedID          prometheus.Gauge
+	headID             prometheus.Gauge
+	lagIDs             prometheus.Gauge
+	lagSeconds         prometheus.Gauge
+	appliedUpdates     prometheus.Counter
+	appliedOps         prometheus.Counter
+	applyBatchOps      prometheus.Histogram
+	applySeconds       prometheus.Histogram
+	fileBytes          prometheus.Gauge
+	garbageRatio       prometheus.Gauge
+	liveKeys           prometheus.Gauge
+	generation         prometheus.Gauge
+	compactions        prometheus.Gauge
+	writeRequests      *prometheus.CounterVec
+	writeSeconds       prometheus.Histogram
+	batchUpdates       prometheus.Histogram
+	writeWaiting       prometheus.Gauge
+	writeInflightBytes prometheus.Gauge
+	writeInflightPeak  prometheus.Gauge
+	groupCommitSize    prometheus.Histogram
+	bootstraps         *prometheus.CounterVec
+	bootstrapSecs      prometheus.Histogram
+	storeErrors        prometheus.Counter
+	ready              prometheus.Gauge
 
 	decisions         *prometheus.CounterVec
 	faults            *prometheus.CounterVec
@@ -64,6 +67,9 @@ func newMetrics() *metrics {
 	m.writeRequests = f.counterVec("write_requests_total", "Write API requests, by result (ok, invalid, too_large, unavailable, timeout, internal).", "result")
 	m.writeSeconds = f.histogram("write_duration_seconds", "Time to acknowledge an update.", prometheus.ExponentialBuckets(1e-4, 2, 16))
 	m.batchUpdates = f.histogram("write_batch_updates", "Updates per batch request (clients send the concurrent writes of a process together).", prometheus.ExponentialBuckets(1, 2, 11))
+	m.writeWaiting = f.gauge("write_waiting_requests", "Write requests waiting for room under the bound of request bytes in flight.")
+	m.writeInflightBytes = f.gauge("write_inflight_bytes", "Request body bytes held by write requests in progress.")
+	m.writeInflightPeak = f.gauge("write_inflight_bytes_max", "The most request body bytes that write requests have held at once since the agent started.")
 	m.groupCommitSize = f.histogram("group_commit_updates", "Updates committed together in one log store transaction.", prometheus.ExponentialBuckets(1, 2, 12))
 	m.bootstraps = f.counterVec("bootstraps_total", "Cache file rebuilds, by reason.", "reason")
 	m.bootstrapSecs = f.histogram("bootstrap_duration_seconds", "Time to rebuild the cache file.", prometheus.ExponentialBuckets(0.01, 4, 10))

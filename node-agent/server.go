@@ -4,17 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
+	"os/user"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/whycache/whycache/pkg/agentapi"
 )
 
-// shutdownGrace bounds how long in-flight requests may take once the agent
-// is told to stop.
-const shutdownGrace = 10 * time.Second
+// healthShutdownGrace bounds how long a health or metrics request may take
+// once the agent is told to stop.
+const healthShutdownGrace = 2 * time.Second
 
 // listeners are the agent's open listening sockets.
 type listeners struct {
@@ -57,10 +64,9 @@ func (l *listeners) listenWrites(a *Agent) error {
 	if err != nil {
 		return fmt.Errorf("listen on write socket: %w", err)
 	}
-	// Pods run as any user: anyone who can reach the directory may write.
-	if err := os.Chmod(sock, 0o666); err != nil {
+	if err := setSocketAccess(sock, a.cfg.SocketMode, a.cfg.SocketGroup); err != nil {
 		u.Close()
-		return fmt.Errorf("chmod write socket: %w", err)
+		return err
 	}
 	l.unix = u
 	if a.cfg.TCPWriteAddr != "" {
@@ -76,29 +82,53 @@ func (l *listeners) listenWrites(a *Agent) error {
 }
 
 // serveWrites serves the write API on the listeners opened by listenWrites
-// until ctx ends.
+// until ctx ends. Its clients are bounded (connections, time to send a
+// request, bytes in flight) so that none can starve the health server, the
+// main loop or the node.
 func (l *listeners) serveWrites(ctx context.Context, a *Agent) error {
-	srv := &http.Server{Handler: a.writeHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           a.guard(a.writeHandler()),
+		ConnContext:       connContext,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.ReadTimeout + a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          httpErrorLog(a.log.WithName("write-api")),
+	}
 	lns := []net.Listener{l.unix}
 	if l.tcp != nil {
 		lns = append(lns, l.tcp)
 	}
-	return serve(ctx, srv, lns...)
+	return serve(ctx, srv, a.cfg.ShutdownGrace, a.log, limitListeners(a.cfg.MaxWriteConns, lns...)...)
 }
+
+// maxHeaderBytes bounds a write request's headers: they carry a content
+// type and, over TCP, a token.
+const maxHeaderBytes = 16 << 10
 
 // serveHealth serves /healthz, /readyz and /metrics until ctx ends.
 func (l *listeners) serveHealth(ctx context.Context, a *Agent) error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.probe(a.liveness))
-	mux.HandleFunc("GET /readyz", a.probe(a.readiness))
-	mux.Handle("GET /metrics", a.metricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return serve(ctx, srv, l.health)
+	mux.HandleFunc("GET "+agentapi.PathHealthz, a.probe(a.liveness))
+	mux.HandleFunc("GET "+agentapi.PathReadyz, a.probe(a.readiness))
+	mux.Handle("GET "+agentapi.PathMetrics, a.metricsHandler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadHeaderTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          httpErrorLog(a.log.WithName("health")),
+	}
+	return serve(ctx, srv, healthShutdownGrace, a.log, l.health)
 }
 
 // serve runs srv on the listeners until ctx ends, then shuts it down
-// gracefully.
-func serve(ctx context.Context, srv *http.Server, lns ...net.Listener) error {
+// gracefully: requests in progress get grace to finish, then their
+// connections are closed (a client that trickles its request must not hold
+// the agent's exit).
+func serve(ctx context.Context, srv *http.Server, grace time.Duration, log logr.Logger, lns ...net.Listener) error {
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()
@@ -108,12 +138,28 @@ func serve(ctx context.Context, srv *http.Server, lns ...net.Listener) error {
 		return fmt.Errorf("serve %s: %w", lns[0].Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down %s: %w", lns[0].Addr(), err)
+		log.Info("closing connections whose requests did not finish in time", "addr", lns[0].Addr().String(), "grace", grace)
+		if err := srv.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", lns[0].Addr(), err)
+		}
 	}
 	return nil
+}
+
+// httpErrorLog passes net/http's own messages (failed accepts, TLS and
+// protocol errors) to the structured logger.
+func httpErrorLog(log logr.Logger) *stdlog.Logger {
+	return stdlog.New(logWriter{log}, "", 0)
+}
+
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info("http server", "message", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // probe turns a check into an HTTP handler: 200 "ok", or 503 and the reason.
@@ -144,4 +190,34 @@ func (a *Agent) metricsHandler() http.Handler {
 		a.metrics.ready.Set(ready)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// setSocketAccess gives the write socket its group and mode. By default
+// pods run as any user, so anyone who can reach the directory may write.
+func setSocketAccess(sock string, mode os.FileMode, group string) error {
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(sock, -1, gid); err != nil {
+			return fmt.Errorf("give write socket to group %s: %w", group, err)
+		}
+	}
+	if err := os.Chmod(sock, mode.Perm()); err != nil {
+		return fmt.Errorf("chmod write socket: %w", err)
+	}
+	return nil
+}
+
+// lookupGroup returns the id of a group given by name or id.
+func lookupGroup(group string) (int, error) {
+	if gid, err := strconv.Atoi(group); err == nil {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, fmt.Errorf("socket group: %w", err)
+	}
+	return strconv.Atoi(g.Gid)
 }

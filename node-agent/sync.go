@@ -88,6 +88,7 @@ func (a *Agent) step(ctx context.Context, fault string, reconciled *bool) error 
 // scavenger gets to it.
 func (a *Agent) catchUp(ctx context.Context) error {
 	var applied int64
+	progress := newCatchUpProgress(time.Now(), a.applied.Load())
 	for {
 		var batch []logstore.Update
 		t, ops, bytes := a.tip, 0, int64(0)
@@ -111,6 +112,7 @@ func (a *Agent) catchUp(ctx context.Context) error {
 			bytes += pg.bytes
 		}
 		if len(batch) == 0 {
+			progress.done(a.log, time.Now(), a.applied.Load())
 			a.synced.Store(true)
 			a.observeHead(a.applied.Load())
 			if applied >= a.cfg.BatchBytes {
@@ -122,6 +124,12 @@ func (a *Agent) catchUp(ctx context.Context) error {
 			return err
 		}
 		applied += bytes
+		progress.report(a.log, time.Now(), a.applied.Load(), func() uint64 {
+			if latest, err := a.store.Latest(ctx); err == nil {
+				a.observeHead(latest)
+			}
+			return a.head.Load()
+		})
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -44,11 +44,13 @@ func asWriteError(err error) *writeError {
 // handleUpdate serves one update.
 func (a *Agent) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	var req agentapi.UpdateRequest
-	if err := a.decodeBody(r, &req, a.maxUpdateBody()); err != nil {
+	release, err := a.readRequest(r, &req, a.maxUpdateBody())
+	if err != nil {
 		a.countWrite(err, 0)
 		agentapi.WriteError(w, asWriteError(err).code, err)
 		return
 	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.WriteTimeout)
 	defer cancel()
 	start := time.Now()
@@ -66,10 +68,13 @@ func (a *Agent) handleUpdate(w http.ResponseWriter, r *http.Request) {
 // own result.
 func (a *Agent) handleBatch(w http.ResponseWriter, r *http.Request) {
 	var req agentapi.BatchRequest
-	err := a.decodeBody(r, &req, max(a.maxUpdateBody(), agentapi.MaxBatchBodyBytes))
-	if err == nil && len(req.Updates) > agentapi.MaxBatchUpdates {
-		err = &writeError{agentapi.CodeTooLarge, fmt.Errorf("batch of %d updates, over the limit of %d: %w",
-			len(req.Updates), agentapi.MaxBatchUpdates, logstore.ErrTooLarge)}
+	release, err := a.readRequest(r, &req, max(a.maxUpdateBody(), agentapi.MaxBatchBodyBytes))
+	if err == nil {
+		defer release()
+		if len(req.Updates) > agentapi.MaxBatchUpdates {
+			err = &writeError{agentapi.CodeTooLarge, fmt.Errorf("batch of %d updates, over the limit of %d: %w",
+				len(req.Updates), agentapi.MaxBatchUpdates, logstore.ErrTooLarge)}
+		}
 	}
 	if err != nil {
 		a.countWrite(err, 0)
@@ -154,10 +159,41 @@ func (a *Agent) maxUpdateBody() int64 {
 	return agentapi.MaxRequestBytes(a.cfg.Limits.MaxUpdateSize, a.cfg.Limits.MaxUpdateOps)
 }
 
-// decodeBody decodes a request body of at most limit bytes.
-func (a *Agent) decodeBody(r *http.Request, v any, limit int64) error {
+// readRequest decodes a request body of at most limit bytes, after waiting
+// for room for it under the bound of bytes in flight; release gives the room
+// back once the request no longer holds what it decoded.
+func (a *Agent) readRequest(r *http.Request, v any, limit int64) (release func(), err error) {
+	if r.ContentLength > limit {
+		// Refused before a byte of it is read.
+		return nil, tooLarge(limit, a.cfg.Limits.MaxUpdateSize)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.WriteTimeout)
+	defer cancel()
+	giveBack, err := a.inflight.acquire(ctx, bodyWeight(r, limit))
+	if err != nil {
+		return nil, err
+	}
+	body := &countingReader{r: http.MaxBytesReader(nil, r.Body, limit), f: a.inflight}
+	release = func() {
+		body.close()
+		giveBack()
+	}
+	if err := a.decodeBody(body, v, limit); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+func tooLarge(limit int64, maxUpdateSize int) error {
+	return &writeError{agentapi.CodeTooLarge, fmt.Errorf("request body is over %d bytes (update size limit %d): %w",
+		limit, maxUpdateSize, logstore.ErrTooLarge)}
+}
+
+// decodeBody decodes a request body of at most limit bytes (body stops
+// there).
+func (a *Agent) decodeBody(body io.Reader, v any, limit int64) error {
 	limits := a.cfg.Limits
-	body := http.MaxBytesReader(nil, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -169,8 +205,7 @@ func (a *Agent) decodeBody(r *http.Request, v any, limit int64) error {
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &writeError{agentapi.CodeTooLarge, fmt.Errorf("request body is over %d bytes (update size limit %d): %w",
-			tooBig.Limit, limits.MaxUpdateSize, logstore.ErrTooLarge)}
+		return tooLarge(tooBig.Limit, limits.MaxUpdateSize)
 	}
 	if errors.Is(err, io.EOF) {
 		err = errors.New("empty body")

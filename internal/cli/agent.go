@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/whycache/whycache/internal/version"
 	nodeagent "github.com/whycache/whycache/node-agent"
+	"github.com/whycache/whycache/pkg/agentapi"
 	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/backends"
@@ -22,12 +25,14 @@ import (
 // agentFlags are the node agent's flags; each has a WHYCACHE_* environment
 // variable too (the controller sets those).
 type agentFlags struct {
-	cfg       nodeagent.Config
-	store     string
-	logFormat string
-	logLevel  int
-	snap      snapshotFlags
-	jitter    time.Duration
+	cfg        nodeagent.Config
+	store      string
+	logFormat  string
+	logLevel   int
+	tokenFile  string
+	socketMode string
+	snap       snapshotFlags
+	jitter     time.Duration
 }
 
 // NewAgentCommand returns the node agent's command: `whycache agent` and the
@@ -57,30 +62,39 @@ Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
 		},
 	}
 	hostname, _ := os.Hostname()
-	if n := os.Getenv("NODE_NAME"); n != "" {
+	if n := os.Getenv(agentapi.EnvNodeName); n != "" {
 		hostname = n
 	}
 	fs := cmd.Flags()
 	c := &f.cfg
-	fs.StringVar(&c.Dir, "dir", "", "instance directory: the cache file, its lock and the write socket live here")
-	fs.StringVar(&f.store, "store", "", "log store URL (a directory path, mysql://... or postgres://...)")
-	fs.StringVar(&c.LogName, "log-name", logstore.DefaultName, "name of the log inside its store")
-	fs.BoolVar(&c.CreateLog, "create-log", false, "create the log when it does not exist (otherwise wait for it)")
-	fs.StringVar(&c.NodeName, "node-name", hostname, "this node's name in the store's progress table (default: $NODE_NAME or the hostname)")
-	fs.StringVar(&c.HealthAddr, "health-addr", ":8081", "address for /healthz, /readyz and /metrics (empty disables)")
-	fs.StringVar(&c.TCPWriteAddr, "tcp-write-addr", "", "also serve the write API on this TCP address (off by default)")
-	fs.IntVar(&c.PageOps, "page-ops", nodeagent.DefaultPageOps, "operations per read from the log")
-	fs.IntVar(&c.BatchOps, "batch-ops", nodeagent.DefaultBatchOps, "operations applied to the cache file at once while catching up")
-	fs.Int64Var(&c.BatchBytes, "batch-bytes", nodeagent.DefaultBatchBytes, "bytes of keys and values applied to the cache file at once (bounds the agent's memory)")
-	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", nodeagent.DefaultHeartbeatInterval, "how often to record progress in the store")
-	fs.DurationVar(&c.CheckInterval, "check-interval", nodeagent.DefaultCheckInterval, "how often, while the log is quiet, to check that the log still holds what the file holds and that the file is still in place")
-	fs.Uint64Var(&c.MaxLagIDs, "max-lag-ids", nodeagent.DefaultMaxLagIDs, "not ready while more updates than this wait to be applied")
-	fs.DurationVar(&c.MaxLag, "max-lag", nodeagent.DefaultMaxLag, "not ready while updates older than this wait to be applied, or the store is unreachable for this long")
-	fs.DurationVar(&c.StallTimeout, "stall-timeout", nodeagent.DefaultStallTimeout, "/healthz fails when the main loop makes no progress for this long")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", nodeagent.DefaultWriteTimeout, "bound on one write request")
-	fs.IntVar(&c.Limits.MaxKeySize, "max-key-size", logstore.DefaultMaxKeySize, "largest key, in bytes")
-	fs.IntVar(&c.Limits.MaxValueSize, "max-value-size", logstore.DefaultMaxValueSize, "largest value, in bytes")
-	fs.IntVar(&c.Limits.MaxUpdateSize, "max-update-size", logstore.DefaultMaxUpdateSize, "largest update (keys and values), in bytes")
+	fs.StringVar(&c.Dir, agentapi.FlagDir, "", "instance directory: the cache file, its lock and the write socket live here")
+	fs.StringVar(&f.store, agentapi.FlagStore, "", "log store URL (an absolute directory path, file:///path, mysql://..., mariadb://..., postgres://... or PostgreSQL keyword/value pairs)")
+	fs.StringVar(&c.LogName, agentapi.FlagLogName, logstore.DefaultName, "name of the log inside its store")
+	fs.BoolVar(&c.CreateLog, agentapi.FlagCreateLog, false, "create the log when it does not exist (otherwise wait for it)")
+	fs.StringVar(&c.NodeName, agentapi.FlagNodeName, hostname, "this node's name in the store's progress table (default: $NODE_NAME or the hostname)")
+	fs.StringVar(&c.HealthAddr, agentapi.FlagHealthAddr, ":8081", "address for /healthz, /readyz and /metrics (empty disables)")
+	fs.StringVar(&c.TCPWriteAddr, agentapi.FlagTCPWriteAddr, "", "also serve the write API on this TCP address (off by default; needs --tcp-write-token-file)")
+	fs.StringVar(&f.socketMode, agentapi.FlagSocketMode, "0666", "permission bits of the write socket, in octal (0660 with --socket-group limits writers to a group)")
+	fs.StringVar(&c.SocketGroup, agentapi.FlagSocketGroup, "", "group (name or id) of the write socket")
+	fs.StringVar(&f.tokenFile, agentapi.FlagTCPWriteTokenFile, "", "file holding the bearer token that writes over TCP must carry (at least 16 bytes; a mounted Secret)")
+	fs.IntVar(&c.PageOps, agentapi.FlagPageOps, nodeagent.DefaultPageOps, "operations per read from the log")
+	fs.IntVar(&c.BatchOps, agentapi.FlagBatchOps, nodeagent.DefaultBatchOps, "operations applied to the cache file at once while catching up")
+	fs.Int64Var(&c.BatchBytes, agentapi.FlagBatchBytes, nodeagent.DefaultBatchBytes, "bytes of keys and values applied to the cache file at once (bounds the agent's memory)")
+	fs.DurationVar(&c.HeartbeatInterval, agentapi.FlagHeartbeatInterval, nodeagent.DefaultHeartbeatInterval, "how often to record progress in the store")
+	fs.DurationVar(&c.CheckInterval, agentapi.FlagCheckInterval, nodeagent.DefaultCheckInterval, "how often, while the log is quiet, to check that the log still holds what the file holds and that the file is still in place")
+	fs.Uint64Var(&c.MaxLagIDs, agentapi.FlagMaxLagIDs, nodeagent.DefaultMaxLagIDs, "not ready while more updates than this wait to be applied")
+	fs.DurationVar(&c.MaxLag, agentapi.FlagMaxLag, nodeagent.DefaultMaxLag, "not ready while updates older than this wait to be applied, or the store is unreachable for this long")
+	fs.DurationVar(&c.StallTimeout, agentapi.FlagStallTimeout, nodeagent.DefaultStallTimeout, "/healthz fails when the main loop makes no progress for this long")
+	fs.DurationVar(&c.WriteTimeout, agentapi.FlagWriteTimeout, nodeagent.DefaultWriteTimeout, "bound on one write request")
+	fs.Int64Var(&c.MaxInFlightBytes, agentapi.FlagMaxInFlightBytes, nodeagent.DefaultMaxInFlightBytes, "request body bytes the write API holds at once, across all clients (more wait, then 503); memory for writes stays under about 3 times this")
+	fs.IntVar(&c.MaxWriteConns, agentapi.FlagMaxWriteConns, nodeagent.DefaultMaxWriteConns, "open connections to the write API at once (socket and TCP together)")
+	fs.DurationVar(&c.ReadHeaderTimeout, agentapi.FlagReadHeaderTimeout, nodeagent.DefaultReadHeaderTimeout, "time a client may take to send a request's headers")
+	fs.DurationVar(&c.ReadTimeout, agentapi.FlagReadTimeout, nodeagent.DefaultReadTimeout, "time a write client may take to send its whole request")
+	fs.DurationVar(&c.IdleTimeout, agentapi.FlagIdleTimeout, nodeagent.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&c.ShutdownGrace, agentapi.FlagShutdownGrace, nodeagent.DefaultShutdownGrace, "on SIGTERM, time requests in progress get to finish before their connections are closed")
+	fs.IntVar(&c.Limits.MaxKeySize, agentapi.FlagMaxKeySize, logstore.DefaultMaxKeySize, "largest key, in bytes")
+	fs.IntVar(&c.Limits.MaxValueSize, agentapi.FlagMaxValueSize, logstore.DefaultMaxValueSize, "largest value, in bytes")
+	fs.IntVar(&c.Limits.MaxUpdateSize, agentapi.FlagMaxUpdateSize, logstore.DefaultMaxUpdateSize, "largest update (keys and values), in bytes")
 	fs.IntVar(&c.Cache.InitialKeys, "cache-initial-keys", cachefile.DefaultInitialKeys, "keys a new cache file's index is sized for")
 	fs.Int64Var(&c.Cache.InitialDataSize, "cache-initial-data-size", cachefile.DefaultInitialDataSize, "data capacity of a new cache file, in bytes (a hole until used)")
 	fs.Float64Var(&c.Cache.MaxGarbageRatio, "cache-max-garbage-ratio", cachefile.DefaultMaxGarbageRatio, "compact the cache file when this share of its data is garbage...")
@@ -88,8 +102,8 @@ Keep a store password in $WHYCACHE_STORE rather than on the command line.`,
 	fs.DurationVar(&c.Cache.CheckpointInterval, "cache-checkpoint-interval", cachefile.DefaultCheckpointInterval, "longest time between durable checkpoints of the cache file")
 	f.snap.register(fs)
 	fs.DurationVar(&f.jitter, "snapshot-jitter", 5*time.Second, "longest random pause before a snapshot download (spreads nodes that start together)")
-	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
-	fs.IntVarP(&f.logLevel, "v", "v", 0, "log verbosity (0: info; higher: more detail)")
+	fs.StringVar(&f.logFormat, agentapi.FlagLogFormat, "json", "log format: json or console")
+	fs.IntVarP(&f.logLevel, agentapi.FlagVerbosity, "v", 0, "log verbosity (0: info; higher: more detail)")
 	return cmd
 }
 
@@ -101,8 +115,24 @@ func (f *agentFlags) run(ctx context.Context) error {
 	if f.store == "" {
 		return fmt.Errorf("--store (or $WHYCACHE_STORE) is required")
 	}
+	// A bad URL is a clear error now, not one retry after another.
+	if _, err := backends.Parse(f.store); err != nil {
+		return err
+	}
 	cfg := f.cfg
 	cfg.Logger = log
+	mode, err := strconv.ParseUint(f.socketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return fmt.Errorf("--socket-mode %q: want octal permission bits such as 0660", f.socketMode)
+	}
+	cfg.SocketMode = os.FileMode(mode)
+	if f.tokenFile != "" {
+		token, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return fmt.Errorf("read --tcp-write-token-file: %w", err)
+		}
+		cfg.TCPWriteToken = strings.TrimSpace(string(token))
+	}
 	url := f.store
 	cfg.OpenStore = func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
 		return backends.Open(ctx, url, opts)
@@ -133,8 +163,16 @@ func (f *agentFlags) snapshotBootstrapper(ctx context.Context, log logr.Logger, 
 	})
 }
 
-// newLogger returns a zap-backed logr.Logger.
+// newLogger returns a zap-backed logr.Logger that writes to stderr.
 func newLogger(format string, verbosity int) (logr.Logger, error) {
+	return newLoggerTo(format, verbosity, nil)
+}
+
+// newLoggerTo returns a zap-backed logr.Logger that writes to out (nil:
+// stderr). It prints no stack traces: an error the agent logs is an
+// expected condition (a store down, a log not created yet) that it retries,
+// and a stack trace on each retry buries the message.
+func newLoggerTo(format string, verbosity int, out zapcore.WriteSyncer) (logr.Logger, error) {
 	var zc zap.Config
 	switch format {
 	case "json":
@@ -146,7 +184,16 @@ func newLogger(format string, verbosity int) (logr.Logger, error) {
 	}
 	zc.Level = zap.NewAtomicLevelAt(zapcore.Level(-verbosity))
 	zc.Sampling = nil
-	z, err := zc.Build()
+	zc.DisableStacktrace = true
+	var opts []zap.Option
+	if out != nil {
+		enc := zapcore.NewJSONEncoder(zc.EncoderConfig)
+		if format == "console" {
+			enc = zapcore.NewConsoleEncoder(zc.EncoderConfig)
+		}
+		opts = append(opts, zap.WrapCore(func(zapcore.Core) zapcore.Core { return zapcore.NewCore(enc, out, zc.Level) }))
+	}
+	z, err := zc.Build(opts...)
 	if err != nil {
 		return logr.Discard(), fmt.Errorf("build logger: %w", err)
 	}

@@ -123,12 +123,19 @@ func TestCommands(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
-	var info cachefile.Info
+	var info struct {
+		UpdateID uint64
+		LiveKeys int
+		LogID    string // as the store prints it, not a list of bytes
+	}
 	if err := json.Unmarshal([]byte(in.must(t, "inspect")), &info); err != nil {
-		t.Fatalf("inspect output is not JSON: %v", err)
+		t.Fatalf("inspect output is not JSON with a string LogID: %v", err)
 	}
 	if info.UpdateID != 5 || info.LiveKeys != 3 {
 		t.Errorf("inspect: update id %d, %d keys; want 5 and 3", info.UpdateID, info.LiveKeys)
+	}
+	if latest := in.must(t, "log", "latest"); !strings.Contains(latest, "log_id\t"+info.LogID+"\n") {
+		t.Errorf("inspect's LogID %q is not the log's id in %q", info.LogID, latest)
 	}
 
 	out := in.must(t, "rewrite-history", "--delete-limit", "5")

@@ -48,6 +48,11 @@ same by hand.`,
 func runDemo(ctx context.Context, g *globals, root string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A store URL names a directory only by an absolute path.
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return fmt.Errorf("demo root: %w", err)
+	}
 	logDir := filepath.Join(root, "log")
 	say := func(format string, args ...any) { fmt.Fprintf(g.out, format+"\n", args...) }
 	say("whycache demo in %s", root)

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/whycache/whycache/pkg/cachefile"
+	"github.com/whycache/whycache/pkg/logstore"
 )
 
 // fileFlag adds --file, which names a cache file directly instead of --dir.
@@ -35,7 +37,7 @@ func newInspectCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeJSON(g.out, info)
+			return writeJSON(g.out, newInfoView(info))
 		},
 	}
 	fileFlag(cmd, &file)
@@ -90,4 +92,22 @@ caught up.`,
 	fileFlag(cmd, &file)
 	cmd.Flags().BoolVar(&replay, "replay", false, "also compare the contents with a full replay of the log (needs --store)")
 	return cmd
+}
+
+// infoView is a cache file's Info as inspect prints it: identities as UUIDs
+// (as the log store prints its id) and the checksum in hex, not as lists of
+// decimal bytes.
+type infoView struct {
+	cachefile.Info
+	LogID    string
+	BootID   string
+	Checksum string `json:",omitempty"`
+}
+
+func newInfoView(info cachefile.Info) infoView {
+	v := infoView{Info: info, LogID: logstore.LogID(info.LogID).String(), BootID: logstore.LogID(info.BootID).String()}
+	if info.Checksum != ([32]byte{}) {
+		v.Checksum = hex.EncodeToString(info.Checksum[:])
+	}
+	return v
 }

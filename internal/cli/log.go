@@ -100,22 +100,30 @@ func newLogLatestCommand(g *globals) *cobra.Command {
 }
 
 func newLogNodesCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	staleAfter := defaultStaleAfter
+	cmd := &cobra.Command{
 		Use:   "nodes",
-		Short: "List the nodes that follow the log, with their applied id and last heartbeat",
-		Args:  cobra.NoArgs,
+		Short: "List the nodes that follow the log: applied id, lag, last heartbeat and its age",
+		Long: `nodes lists the nodes that follow the log, with the last update id each has
+applied, its lag (updates in the log it has not applied), its last heartbeat
+and how old it is. A node whose heartbeat is older than --stale-after is
+stale: its agent is down or cannot reach the store.`,
+		Args: cobra.NoArgs,
 		RunE: g.withStore(func(ctx context.Context, store logstore.Store, _ []string) error {
+			latest, err := store.Latest(ctx)
+			if err != nil {
+				return err
+			}
 			nodes, err := store.Nodes(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.out, "NODE\tAPPLIED\tHEARTBEAT\n")
-			for _, n := range nodes {
-				fmt.Fprintf(g.out, "%s\t%d\t%s\n", n.Node, n.AppliedID, n.Heartbeat.UTC().Format(time.RFC3339))
-			}
+			printNodes(g.out, latest, nodeRows(nodes, latest, time.Now(), staleAfter))
 			return nil
 		}),
 	}
+	cmd.Flags().DurationVar(&staleAfter, "stale-after", defaultStaleAfter, "call a node stale when its last heartbeat is older than this")
+	return cmd
 }
 
 func newRewriteCommand(g *globals) *cobra.Command {
@@ -166,8 +174,8 @@ prints one result line ("` + agentapi.ResultPrefix + `{...}") saying what it did
 	cmd.Flags().Uint64Var(&opts.Through, "through", 0, "rewrite the history up to this update id (default: the latest)")
 	cmd.Flags().Uint64Var(&opts.DeleteLimit, "delete-limit", 0, "remove delete markers up to this update id")
 	cmd.Flags().IntVar(&opts.BatchSize, "batch-size", 0, "rows removed per transaction (default: the store's)")
-	cmd.Flags().BoolVar(&safe, "safe", false, "compute the limits from the newest snapshot and the live nodes (see above)")
-	cmd.Flags().DurationVar(&liveAge, "live-age", 5*time.Minute, "with --safe: a node is live while its last heartbeat is younger than this")
+	cmd.Flags().BoolVar(&safe, agentapi.FlagSafe, false, "compute the limits from the newest snapshot and the live nodes (see above)")
+	cmd.Flags().DurationVar(&liveAge, agentapi.FlagLiveAge, 5*time.Minute, "with --safe: a node is live while its last heartbeat is younger than this")
 	sf.register(cmd.Flags())
 	return cmd
 }

@@ -15,12 +15,17 @@ import (
 
 func newGetCommand(g *globals) *cobra.Command {
 	var raw bool
+	var af argFormat
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print a key's value from this node's cache file",
 		Args:  cobra.ExactArgs(1),
 		RunE: g.withReader(func(c *whycache.Client, args []string) error {
-			v, err := c.Get([]byte(args[0]))
+			key, err := af.decode("KEY", args[0])
+			if err != nil {
+				return err
+			}
+			v, err := c.Get(key)
 			if err != nil {
 				return fmt.Errorf("get %q: %w", args[0], err)
 			}
@@ -32,6 +37,7 @@ func newGetCommand(g *globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVar(&raw, "raw", false, "print the value's bytes only, without a trailing newline")
+	af.add(cmd)
 	return cmd
 }
 

@@ -24,7 +24,7 @@ import (
 
 // EnvPrefix prefixes the environment variable of every flag: --log-name can
 // also be given as WHYCACHE_LOG_NAME. A flag on the command line wins.
-const EnvPrefix = "WHYCACHE_"
+const EnvPrefix = agentapi.EnvPrefix
 
 // globals are the flags every command shares.
 type globals struct {
@@ -71,10 +71,23 @@ func Main(cmd *cobra.Command) {
 	ctx, stop := signalContext()
 	defer stop()
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", cmd.Name(), err)
+		fmt.Fprintln(os.Stderr, errorLine(cmd.Name(), err))
 		stop()
 		os.Exit(1)
 	}
+}
+
+// errorLine is how a command reports its error: its name, then the
+// message with the package prefixes that wrapping repeats ("whycache:
+// write: whycache: writes unavailable") said once.
+func errorLine(name string, err error) string {
+	msg := err.Error()
+	for _, p := range []string{name + ": ", "whycache: "} {
+		// Only where a prefix begins a message of the chain: at the start,
+		// or after the ": " that wrapping puts.
+		msg = strings.TrimPrefix(strings.ReplaceAll(msg, ": "+p, ": "), p)
+	}
+	return name + ": " + msg
 }
 
 // bindEnv sets every flag that was not given on the command line from its
@@ -85,7 +98,7 @@ func bindEnv(fs *pflag.FlagSet) error {
 		if f.Changed {
 			return
 		}
-		env := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := agentapi.EnvName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("$%s: %w", env, err))
@@ -110,7 +123,8 @@ func (g *globals) openStore(ctx context.Context, create bool) (logstore.Store, e
 	}
 	s, err := backends.Open(ctx, g.store, logstore.Options{Name: g.logName, Create: create})
 	if err != nil {
-		return nil, fmt.Errorf("open log store %s: %w", backends.Redact(g.store), err)
+		// The store's errors name it (redacted) already.
+		return nil, fmt.Errorf("open log store: %w", err)
 	}
 	return s, nil
 }
@@ -184,6 +198,9 @@ func (g *globals) withStore(fn func(ctx context.Context, store logstore.Store, a
 // runs fn with it, and closes it.
 func (g *globals) withReader(fn func(c *whycache.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(_ *cobra.Command, args []string) error {
+		if g.dir == "" {
+			return errors.New("--dir (or $WHYCACHE_DIR) is required: the instance directory that holds the cache file")
+		}
 		c, err := whycache.Open(g.dir)
 		if err != nil {
 			return err

@@ -39,7 +39,7 @@ type snapshotFlags struct {
 }
 
 func (f *snapshotFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.url, "snapshot-url", "", "where snapshots live: s3://bucket/prefix?region=...&endpoint=...&path-style=true, or a directory")
+	fs.StringVar(&f.url, agentapi.FlagSnapshotURL, "", "where snapshots live: s3://bucket/prefix?region=...&endpoint=...&path-style=true, or a directory")
 	fs.Int64Var(&f.partSize, "snapshot-part-size", snapshot.DefaultPartSize, "bytes per multipart upload part and per ranged download")
 	fs.IntVar(&f.concurrency, "snapshot-concurrency", snapshot.DefaultConcurrency, "parts in flight at once, per process")
 }
@@ -101,7 +101,7 @@ or else the AWS SDK's default chain.`,
 	fs := cmd.Flags()
 	sf.register(fs)
 	fs.StringVar(&o.From, "from", "", "start from this sealed cache file instead of the newest snapshot")
-	fs.IntVar(&o.Keep, "keep", 0, "keep the newest N snapshots and delete older ones (0: keep all)")
+	fs.IntVar(&o.Keep, agentapi.FlagSnapshotKeep, 0, "keep the newest N snapshots and delete older ones (0: keep all)")
 	fs.UintSliceVar(&pinned, "pin", nil, "update ids of snapshots to keep whatever --keep says")
 	fs.StringVar(&o.TempDir, "temp-dir", "", "directory for the working files (default: the system's)")
 	fs.StringVar(&logFormat, "log-format", "console", "log format (on stderr): json or console")

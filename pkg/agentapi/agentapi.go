@@ -94,7 +94,8 @@ type BatchResponse struct {
 // or its error.
 type BatchResult struct {
 	UpdateResponse
-	// Error is set when the update failed; UpdateID is then 0.
+	// Error is set when the update failed; the result then holds it alone
+	// (no update_id).
 	Error *ErrorResponse `json:"error,omitempty"`
 }
 
@@ -135,6 +136,16 @@ const (
 	CodeTimeout = "timeout"
 	// CodeInternal: anything else (HTTP 500).
 	CodeInternal = "internal"
+	// CodeUnsupportedMediaType: a request body that is not declared as
+	// application/json (HTTP 415).
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	// CodeUnauthorized: a request over TCP without the agent's bearer
+	// token (HTTP 401).
+	CodeUnauthorized = "unauthorized"
+	// CodeForbidden: a request that a web browser sent (it carries an
+	// Origin or Sec-Fetch-Site header); the write API serves programs
+	// only (HTTP 403).
+	CodeForbidden = "forbidden"
 )
 
 // ErrorResponse is the body of every error answer.
@@ -156,6 +167,12 @@ func HTTPStatus(code string) int {
 		return http.StatusServiceUnavailable
 	case CodeTimeout:
 		return http.StatusGatewayTimeout
+	case CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

@@ -44,7 +44,11 @@ func (w *Writer) newBuilder(target string, h header) (*builder, error) {
 		h.seed = le.Uint64(b[:])
 	}
 	h.created = w.opts.now().UnixNano()
-	b := &builder{tmp: tempName(target), h: h, noSync: w.opts.NoSync, mask: h.capacity - 1}
+	tmp := tempName(target)
+	if target == w.path {
+		tmp = tempName(privateTemp(w.path)) // out of readers' reach until renamed
+	}
+	b := &builder{tmp: tmp, h: h, noSync: w.opts.NoSync, mask: h.capacity - 1}
 	f, err := createTemp(b.tmp)
 	if err != nil {
 		return nil, fmt.Errorf("create new generation: %w", err)

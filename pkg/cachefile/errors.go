@@ -18,7 +18,8 @@ var (
 	// also matches fs.ErrNotExist.
 	ErrNoFile = fmt.Errorf("cachefile: no cache file yet: %w", fs.ErrNotExist)
 	// ErrLocked means that another writer, in this process or another, holds
-	// the file's lock (path + ".lock").
+	// the file's lock (in the private directory beside it, PrivateDirName);
+	// the error says who holds it.
 	ErrLocked = errors.New("cachefile: locked by another writer")
 	// ErrCorrupt means that a file fails a structural or checksum check, or
 	// that a read faulted because the file was truncated or overwritten in

@@ -56,7 +56,7 @@ func writeGolden(t *testing.T, dir string) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(path + ".lock")
+	os.RemoveAll(privateDir(path))
 }
 
 // corruptions derive damaged files from the golden ones: the file, what

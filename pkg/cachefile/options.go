@@ -65,6 +65,10 @@ type Options struct {
 	// Logger receives the writer's structured logs (recoveries, new
 	// generations). The zero value discards them.
 	Logger logr.Logger
+	// LockOwner names the writer (the node agent puts its node name) in
+	// its lock file, beside its pid, so that a second writer's ErrLocked
+	// says who holds the file.
+	LockOwner string
 
 	// seed, when non-zero, replaces the random hash seed of new generations
 	// (golden files).

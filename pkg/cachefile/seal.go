@@ -149,7 +149,7 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 	case !inf.Sealed:
 		return fmt.Errorf("%s is not a sealed file: %w", src, ErrInvalid)
 	case inf.LogID != w.logID:
-		return fmt.Errorf("%s belongs to log %x, not %x: %w", src, inf.LogID, w.logID, ErrIdentityMismatch)
+		return fmt.Errorf("%s belongs to log %s, not %s: %w", src, formatID(inf.LogID), formatID(w.logID), ErrIdentityMismatch)
 	}
 	recBytes := sm.hdr.fileSize - sm.hdr.dataOff
 	h := w.sizeFor(uint64(inf.LiveKeys), recBytes, 0, 0)

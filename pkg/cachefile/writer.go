@@ -14,7 +14,8 @@ import (
 )
 
 // A Writer applies batches of operations to a cache file. There is exactly
-// one per file: OpenWriter takes an exclusive flock on path + ".lock", so a
+// one per file: OpenWriter takes an exclusive flock on a lock file in the
+// private directory beside it (PrivateDirName), so a
 // second writer, in this process or another, fails with ErrLocked.
 //
 // A Writer's methods may be called from several goroutines; they run one at
@@ -96,7 +97,7 @@ func OpenWriter(ctx context.Context, path string, logID [16]byte, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockFile(path + ".lock")
+	lock, err := takeLock(path, opts.LockOwner)
 	if err != nil {
 		return nil, fmt.Errorf("open cache file writer: %w", err)
 	}
@@ -111,6 +112,11 @@ func OpenWriter(ctx context.Context, path string, logID [16]byte, opts Options) 
 
 // open brings the file at w.path into service, with the lock held.
 func (w *Writer) open(ctx context.Context) error {
+	// Temporary files live in the private directory (older writers left
+	// them beside the file).
+	if err := removeTemps(privateTemp(w.path)); err != nil {
+		return err
+	}
 	if err := removeTemps(w.path); err != nil {
 		return err
 	}
@@ -132,7 +138,7 @@ func (w *Writer) open(ctx context.Context) error {
 	if m.hdr.logID != w.logID {
 		m.unmap()
 		f.Close()
-		return fmt.Errorf("file belongs to log %x, not %x: %w", m.hdr.logID, w.logID, ErrIdentityMismatch)
+		return fmt.Errorf("file belongs to log %s, not %s: %w", formatID(m.hdr.logID), formatID(w.logID), ErrIdentityMismatch)
 	}
 	if m.hdr.sealed() {
 		// A sealed file put in place by hand: adopt it as a new generation,

@@ -2,6 +2,7 @@ package backends
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,13 +20,32 @@ func TestParse(t *testing.T) {
 		location string // "" when the URL is invalid
 	}{
 		{"/var/lib/whycache/log", Dir, "/var/lib/whycache/log"},
-		{"relative/dir", Dir, "relative/dir"},
-		{"./dir:with:colons", Dir, "./dir:with:colons"},
-		{`C:\whycache`, Dir, `C:\whycache`},
+		{"relative/dir", "", ""},
+		{"./dir:with:colons", "", ""},
+		{`C:\whycache`, "", ""},
+		{"/var/lib/../lib/whycache/", Dir, "/var/lib/whycache"},
 		{"file:///var/lib/whycache", Dir, "/var/lib/whycache"},
 		{"file://localhost/srv/log", Dir, "/srv/log"},
 		{"file://otherhost/srv/log", "", ""},
 		{"file://", "", ""},
+		{"file://app:s3cret@localhost/srv/log", "", ""},
+		{"file:relative", "", ""},
+		{"mariadb://app:s3cret@db.example/whycache", MySQL, "app:s3cret@tcp(db.example:3306)/whycache"},
+		{"mariadb:app:s3cret@tcp(db.example:3306)/whycache", "", ""},
+		{"postgress://app:s3cret@db.example/whycache", "", ""},
+		{"mysqll://app:s3cret@db.example/whycache", "", ""},
+		{"app:s3cret@db.example/whycache", "", ""},
+		{"host=db.example user=app password=s3cret dbname=whycache", Postgres, "host=db.example user=app password=s3cret dbname=whycache"},
+		{"host=db.example password='s3cret' dbname=whycache sslmode=bogus", "", ""},
+		{"host=db password=s3c ret dbname=whycache", "", ""},
+		{"postgres://app:s3cret@db.example/whycache?sslmode=bogus", "", ""},
+		// An unescaped '@' or '/' in a password: the tail would become a
+		// host or a database name that drivers print.
+		{"postgres://app:s3c@ret/x@db.example/whycache", "", ""},
+		{"postgres://app:s3cret/x@db.example/whycache", "", ""},
+		{"mysql://app:s3cret/x@db.example/whycache", "", ""},
+		{"postgres://app:s3cret%zz@db.example/whycache", "", ""},
+		{"postgres://app:s3c@ret@db.example/whycache", "", ""},
 		{"", "", ""},
 		{"mysql://app:s3cret@db.example:3307/whycache", MySQL, "app:s3cret@tcp(db.example:3307)/whycache"},
 		{"mysql://app:s3cret@db.example/whycache?tls=true&timeout=5s", MySQL, "app:s3cret@tcp(db.example:3306)/whycache?tls=true&timeout=5s"},
@@ -46,7 +66,7 @@ func TestParse(t *testing.T) {
 				if !errors.Is(err, logstore.ErrInvalid) {
 					t.Fatalf("Parse = %+v, %v; want ErrInvalid", got, err)
 				}
-				if strings.Contains(err.Error(), "s3cret") {
+				if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "s3c@ret") || strings.Contains(err.Error(), "ret/x") {
 					t.Errorf("error %q shows the password", err)
 				}
 				return
@@ -70,6 +90,15 @@ func TestRedact(t *testing.T) {
 		{"postgresql://app@db.example/whycache?password=s3cret", "postgresql://app@db.example/whycache?password=xxxxx"},
 		{"mYsql://", "mYsql://"}, // nothing to hide: unchanged, so Redact is idempotent
 		{"mysql:", "mysql:"},
+		{"mariadb://app:s3cret@db.example/whycache", "mariadb://app:xxxxx@db.example/whycache"},
+		{"postgress://app:s3cret@db.example/whycache", "postgress://app:xxxxx@db.example/whycache"},
+		{"redis://:s3cret@cache/0?token=s3cret", "redis://:xxxxx@cache/0?token=xxxxx"},
+		{"postgres://app:s3cret/x@db.example/whycache", "postgres://xxxxx"},
+		{"postgres://app:s3cret%zz@db.example/whycache", "postgres://xxxxx"},
+		{"host=db password=s3cret dbname=whycache", "host=db password=xxxxx dbname=whycache"},
+		{"app:s3cret@db.example/whycache", "app:xxxxx"},
+		{"app@db:s3cret", "xxxxx"},
+		{"relative/dir", "relative/dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -94,6 +123,9 @@ func TestOpen(t *testing.T) {
 		},
 		"mysql URL": func(t *testing.T) string { return mysqlURL(t, testserver.MySQLDatabase(t)) },
 		"postgres":  func(t *testing.T) string { return testserver.PostgresDatabase(t) },
+		"postgres keyword/value": func(t *testing.T) string {
+			return keywordValueDSN(t, testserver.PostgresDatabase(t))
+		},
 	}
 	for name, target := range targets {
 		t.Run(name, func(t *testing.T) {
@@ -119,4 +151,50 @@ func mysqlURL(t *testing.T, dsn string) string {
 	user, pass, _ := strings.Cut(userinfo, ":")
 	u := url.URL{Scheme: "mysql", User: url.UserPassword(user, pass), Host: addr, Path: "/" + db}
 	return u.String()
+}
+
+// keywordValueDSN turns a postgres:// URL into keyword/value pairs.
+func keywordValueDSN(t *testing.T, rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	kv := fmt.Sprintf("host=%s port=%s user=%s password='%s' dbname=%s",
+		u.Hostname(), u.Port(), u.User.Username(), strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(pw), strings.TrimPrefix(u.Path, "/"))
+	for k, vs := range u.Query() {
+		kv += fmt.Sprintf(" %s=%s", k, vs[0])
+	}
+	return kv
+}
+
+// TestOpenHidesPasswords opens stores whose drivers fail (nothing listens,
+// or the URL is malformed) and checks that no error shows the password.
+func TestOpenHidesPasswords(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:pa/ss@w0rd@127.0.0.1:1/whycache?connect_timeout=2",
+		"postgres://app:pa@ss@w0rd@127.0.0.1:1/whycache?connect_timeout=2",
+		"postgres://app:pa%40ss%2Fw0rd@127.0.0.1:1/whycache?connect_timeout=2",
+		"host=127.0.0.1 port=1 user=app password='pa ss/w0rd' dbname=whycache connect_timeout=2",
+		"host=127.0.0.1 port=1 user=app password=pa ss/w0rd dbname=whycache",
+		"mysql://app:pa/ss@w0rd@127.0.0.1:1/whycache?timeout=2s",
+		"mysql://app:pa%40ss%2Fw0rd@127.0.0.1:1/whycache?timeout=2s",
+		"mysql:app:pa/ss@w0rd@tcp(127.0.0.1:1)/whycache?timeout=2s",
+		"mariadb://app:pa%40ss%2Fw0rd@127.0.0.1:1/whycache?timeout=2s",
+	} {
+		t.Run(u, func(t *testing.T) {
+			_, err := Open(t.Context(), u, logstore.Options{Name: "log"})
+			if err == nil {
+				t.Fatal("Open succeeded")
+			}
+			for _, part := range []string{"pa/ss", "ss/w0rd", "w0rd", "pa@ss", "pa%40ss"} {
+				if strings.Contains(err.Error(), part) {
+					t.Fatalf("error %q shows %q of the password", err, part)
+				}
+			}
+			if Redact(u) == u || strings.Contains(Redact(u), "w0rd") {
+				t.Errorf("Redact(%q) = %q", u, Redact(u))
+			}
+		})
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // redacted replaces passwords in DSNs that are logged or shown.
@@ -13,6 +15,9 @@ const redacted = "xxxxx"
 // kvPasswordRE finds password=... in a keyword/value connection string,
 // quoted or not.
 var kvPasswordRE = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)`)
+
+// paramRE is a server setting's name.
+var paramRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 // RedactDSN returns a PostgreSQL connection string (a URL or keyword/value
 // pairs) with its passwords replaced, for logs and errors.
@@ -77,3 +82,34 @@ func scheme(dsn string) string {
 	s, _, _ := strings.Cut(dsn, "://")
 	return s
 }
+
+// CheckDSN tells whether pgx accepts a connection string (a URL or
+// keyword/value pairs), without connecting. Its error holds none of the
+// string's passwords.
+func CheckDSN(dsn string) error {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err == nil {
+		for k := range cfg.ConnConfig.RuntimeParams {
+			if !paramRE.MatchString(k) {
+				// pgx passes unknown keywords to the server as
+				// settings; one that is no name is a quoting mistake
+				// (often in a password), which the server would
+				// print back.
+				return errors.New("a keyword that is not a name: quote values that hold spaces or quotes ('...', with \\' and \\\\ inside)")
+			}
+		}
+		return nil
+	}
+	// pgx's parse errors quote the whole string, redacted as well as it
+	// can tell the password's end, which an unparsable string does not
+	// tell: keep only what follows the quote.
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "`: "); strings.HasPrefix(msg, "cannot parse `") && i >= 0 {
+		msg = msg[i+len("`: "):]
+	}
+	return redactErr(errors.New(msg), dsn)
+}
+
+// DSNPasswords returns the passwords that a connection string holds, for
+// callers that remove them from other errors.
+func DSNPasswords(dsn string) []string { return passwords(dsn) }
