@@ -75,8 +75,14 @@ func NewSnapshotBootstrapper(cfg SnapshotConfig) (*SnapshotBootstrapper, error) 
 // verified completely (cachefile.Verify), and returns its path.
 func (b *SnapshotBootstrapper) Bootstrap(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options) (string, error) {
 	var out string
-	err := b.run(ctx, store, dir, opts, func(path string) error {
-		if _, err := cachefile.Verify(ctx, path); err != nil {
+	err := b.run(ctx, store, dir, opts, func(path string, sum *[32]byte) error {
+		verify := cachefile.Verify
+		if sum != nil {
+			verify = func(ctx context.Context, path string) (cachefile.Info, error) {
+				return cachefile.VerifySummed(ctx, path, *sum)
+			}
+		}
+		if _, err := verify(ctx, path); err != nil {
 			return err
 		}
 		out = path
@@ -86,20 +92,30 @@ func (b *SnapshotBootstrapper) Bootstrap(ctx context.Context, store logstore.Sto
 }
 
 // Install puts the newest usable snapshot (or a replay) into w with
-// Writer.Replace, which verifies the file completely before it installs
-// it; a snapshot it refuses is skipped for the next older one. This saves
-// the separate verification Bootstrap makes, a full pass over the file.
+// Writer.Adopt (Writer.Replace when the file is not in the writer's
+// directory), which verifies the file completely before it installs it; a
+// snapshot it refuses is skipped for the next older one. This saves the
+// separate verification Bootstrap makes, a full pass over the file, and
+// Adopt saves Replace's copy of every record: the downloaded file becomes
+// the new generation.
 func (b *SnapshotBootstrapper) Install(ctx context.Context, store logstore.Store, w *cachefile.Writer, dir string, opts cachefile.Options) error {
-	return b.run(ctx, store, dir, opts, func(path string) error {
-		defer os.Remove(path)
-		return w.Replace(ctx, path)
+	return b.run(ctx, store, dir, opts, func(path string, sum *[32]byte) error {
+		defer os.Remove(path) // gone already when adopted
+		switch {
+		case filepath.Dir(filepath.Clean(path)) != filepath.Dir(filepath.Clean(w.Path())):
+			return w.Replace(ctx, path)
+		case sum != nil:
+			return w.AdoptSummed(ctx, path, *sum)
+		default:
+			return w.Adopt(ctx, path)
+		}
 	})
 }
 
 // run finds a usable snapshot, downloads it into dir and hands it to
 // accept, falling back to older snapshots while accept refuses them as
 // corrupt, and to the Fallback when the horizon allows.
-func (b *SnapshotBootstrapper) run(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options, accept func(string) error) error {
+func (b *SnapshotBootstrapper) run(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options, accept acceptFunc) error {
 	start := b.cfg.Now()
 	removeStaleDownloads(dir, b.cfg.Logger)
 	if err := b.jitter(ctx); err != nil {
@@ -132,7 +148,7 @@ func (b *SnapshotBootstrapper) run(ctx context.Context, store logstore.Store, di
 	if fi, serr := os.Stat(path); serr == nil {
 		size = fi.Size()
 	}
-	if err := accept(path); err != nil {
+	if err := accept(path, nil); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("snapshot bootstrap: replayed file: %w", err)
 	}
@@ -258,7 +274,7 @@ func (b *SnapshotBootstrapper) unusable(ctx context.Context, m snapshot.Manifest
 // fromSnapshots downloads candidates and hands them to accept until one
 // passes.
 func (b *SnapshotBootstrapper) fromSnapshots(ctx context.Context, store logstore.Store, dir string, horizon, head uint64,
-	accept func(string) error) (snapshot.Manifest, error) {
+	accept acceptFunc) (snapshot.Manifest, error) {
 	var used snapshot.Manifest
 	err := b.eachCandidate(ctx, store, horizon, head, func(m snapshot.Manifest) (bool, error) {
 		err := b.fetch(ctx, store, dir, m, accept)
@@ -279,6 +295,10 @@ func (b *SnapshotBootstrapper) fromSnapshots(ctx context.Context, store logstore
 	return used, err
 }
 
+// acceptFunc verifies a downloaded (or replayed) file and installs it. sum,
+// when not nil, is its cachefile.SealHash, computed during the download.
+type acceptFunc func(path string, sum *[32]byte) error
+
 // refused reports whether the cache file layer refused a file as not a
 // good snapshot of this log.
 func refused(err error) bool {
@@ -289,7 +309,7 @@ func refused(err error) bool {
 // fetch downloads one snapshot into a temporary file in dir, checks its
 // header against the manifest and the log, and hands it to accept (which
 // verifies it completely); the file is removed unless accept keeps it.
-func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest, accept func(string) error) error {
+func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest, accept acceptFunc) error {
 	f, err := os.CreateTemp(dir, snapshotTempPrefix+"*.whycache")
 	if err != nil {
 		return fmt.Errorf("snapshot bootstrap: %w", err)
@@ -299,9 +319,13 @@ func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, 
 	os.Remove(path) // Download creates it exclusively
 	opts := b.cfg.Download
 	opts.Progress = b.progress(m)
-	// The full verification that follows (cachefile.Verify, or Replace's)
-	// checks the file's own SHA-256: the download checks the cheaper CRC.
+	// The full verification that follows (cachefile.VerifySummed, or
+	// AdoptSummed's) checks the file's own SHA-256, computed here as the
+	// parts arrive rather than in a pass after the download: the download
+	// checks the manifest's cheaper CRC beside it.
 	opts.Checksum = snapshot.ChecksumCRC64NVME
+	sh := cachefile.NewSealHash()
+	opts.Also = sh
 	b.cfg.Logger.Info("downloading snapshot", "object", m.Object, "updateID", m.UpdateID, "bytes", m.Size)
 	if err := b.cfg.Layout.Download(ctx, m, path, opts); err != nil {
 		reason := "download"
@@ -317,7 +341,8 @@ func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, 
 	}
 	reason, err := checkHeader(path, store.ID(), m)
 	if err == nil {
-		err = accept(path)
+		sum := sh.Sum()
+		err = accept(path, &sum)
 		reason = "corrupt"
 		if errors.Is(err, cachefile.ErrIdentityMismatch) {
 			reason = "identity"

@@ -27,7 +27,7 @@ var crashPointNames = []struct {
 }{
 	{"apply:records", 200}, {"apply:half", 200}, {"apply:published", 200}, {"apply:done", 200},
 	{"gen:copied", 8}, {"gen:synced", 8}, {"gen:linked", 8}, {"gen:renamed", 8}, {"gen:marked", 8},
-	{"seal:written", 4}, {"seal:renamed", 4}, {"replace:built", 2},
+	{"seal:written", 4}, {"seal:renamed", 4}, {"replace:built", 2}, {"adopt:unsealed", 2},
 	{"checkpoint:synced", 6}, {"close:checkpointed", 2},
 }
 
@@ -65,7 +65,7 @@ func crashWriterChild() int {
 	fmt.Fprintln(out, "open")
 	out.Flush()
 	ctx := context.Background()
-	sealed := path + ".sealed"
+	sealed, adopt := path+".sealed", path+".adopt"
 	for n := 1; n <= 400; n++ {
 		id := w.UpdateID() + 1
 		if err := w.Apply(id, genBatch(seed, id, crashKeySpace)); err != nil {
@@ -82,6 +82,12 @@ func crashWriterChild() int {
 			// A sealed copy at the current id has the same content.
 			if _, err = w.Seal(ctx, sealed); err == nil {
 				err = w.Replace(ctx, sealed)
+			}
+		case n%37 == 0:
+			// Adopted in place: a crash in the middle leaves the caller's
+			// copy half-converted, which is why it has its own name.
+			if _, err = w.Seal(ctx, adopt); err == nil {
+				err = w.Adopt(ctx, adopt)
 			}
 		case n%13 == 0:
 			err = w.Checkpoint()

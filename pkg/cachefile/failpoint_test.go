@@ -79,6 +79,21 @@ func faultCases() []faultCase {
 				t.Fatal(err)
 			}
 		}, op: func(t *testing.T, h *harness) error { return h.w.Replace(t.Context(), sealed(t, h)) }},
+		{name: "adopt", setup: func(t *testing.T, h *harness) {
+			preload(t, h)
+			if _, err := h.w.Seal(t.Context(), sealed(t, h)); err != nil {
+				t.Fatal(err)
+			}
+		}, op: func(t *testing.T, h *harness) error { return h.w.Adopt(t.Context(), sealed(t, h)) }},
+		{name: "adopt-then-grow", setup: func(t *testing.T, h *harness) {
+			preload(t, h)
+			if _, err := h.w.Seal(t.Context(), sealed(t, h)); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.w.Adopt(t.Context(), sealed(t, h)); err != nil {
+				t.Fatal(err)
+			}
+		}, batch: faultBatch("grow", 200, 20)},
 		{name: "create", setup: func(t *testing.T, h *harness) {
 			closeAndRemove(t, h)
 		}, op: reopenWriter},

@@ -142,7 +142,7 @@ func (w *Writer) replaceFrom(ctx context.Context, src string) error {
 		return err
 	}
 	defer sm.unmap()
-	inf, err := verifyMapping(ctx, src, sm)
+	inf, err := verifyMapping(ctx, src, sm, nil)
 	switch {
 	case err != nil:
 		return err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync/atomic"
@@ -24,6 +26,12 @@ type DownloadOptions struct {
 	Progress func(done, total int64)
 	// Checksum says which of the manifest's checksums to check.
 	Checksum Checksum
+	// Also, when not nil, receives the object's bytes in order, as they
+	// arrive, beside the checksum and in a goroutine of its own: a second
+	// digest of the file (cachefile.NewSealHash) computed while the
+	// download runs rather than in a pass after it. Download writes
+	// nothing into it after it returns.
+	Also io.Writer
 }
 
 // Checksum names a whole-object checksum of the manifest.
@@ -83,11 +91,8 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 	var got atomic.Int64
 	sumCh := make(chan string, 1)
 	useCRC := opts.Checksum == ChecksumCRC64NVME && m.CRC64NVME != ""
-	g.Go(func() error { // hash part i once it is written, in order
-		h := sha256.New()
-		if useCRC {
-			h = NewCRC64NVME()
-		}
+	// Each digest reads part i once it is written, in order.
+	inOrder := func(h io.Writer) error {
 		for i := range n {
 			select {
 			case <-done[i]:
@@ -99,13 +104,25 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 				return err
 			}
 		}
-		if useCRC {
-			sumCh <- base64.StdEncoding.EncodeToString(h.Sum(nil))
-		} else {
-			sumCh <- hex.EncodeToString(h.Sum(nil))
-		}
 		return nil
-	})
+	}
+	if opts.Also != nil {
+		g.Go(func() error { return inOrder(opts.Also) })
+	}
+	// The CRC of each part is computed as it arrives, by the part's own
+	// goroutine, and the parts' CRCs combined in order at the end: no pass
+	// of its own. SHA-256 cannot be combined: it reads the parts in order.
+	partCRC := make([]uint64, n)
+	if !useCRC {
+		g.Go(func() error {
+			h := sha256.New()
+			if err := inOrder(h); err != nil {
+				return err
+			}
+			sumCh <- hex.EncodeToString(h.Sum(nil))
+			return nil
+		})
+	}
 	sem := make(chan struct{}, opts.Concurrency)
 	g.Go(func() error {
 		parts, pctx := errgroup.WithContext(gctx)
@@ -119,7 +136,11 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 				defer func() { <-sem }()
 				off := int64(i) * opts.PartSize
 				ln := min(opts.PartSize, m.Size-off)
-				if err := l.fetchPart(pctx, m, f, off, ln, &got, opts.Progress); err != nil {
+				var crc *uint64
+				if useCRC {
+					crc = &partCRC[i]
+				}
+				if err := l.fetchPart(pctx, m, f, off, ln, crc, &got, opts.Progress); err != nil {
 					return err
 				}
 				close(done[i])
@@ -131,7 +152,17 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	sum := <-sumCh
+	var sum string
+	if useCRC {
+		var crc uint64
+		for i, c := range partCRC {
+			off := int64(i) * opts.PartSize
+			crc = combineCRC64NVME(crc, c, min(opts.PartSize, m.Size-off))
+		}
+		sum = base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, crc))
+	} else {
+		sum = <-sumCh
+	}
 	if useCRC && sum != m.CRC64NVME {
 		return fmt.Errorf("CRC64NVME is %s, manifest %s says %s: %w", sum, m.Key, m.CRC64NVME, ErrCorrupt)
 	}
@@ -141,14 +172,24 @@ func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts Down
 	return nil
 }
 
-func (l *Layout) fetchPart(ctx context.Context, m Manifest, f *os.File, off, ln int64, got *atomic.Int64, progress func(int64, int64)) error {
+// fetchPart writes the part at off, of ln bytes, into f, and its
+// CRC64NVME into crc when crc is not nil.
+func (l *Layout) fetchPart(ctx context.Context, m Manifest, f *os.File, off, ln int64, crc *uint64, got *atomic.Int64, progress func(int64, int64)) error {
 	r, err := l.store.ReadRange(ctx, m.Object, m.ETag, off, ln)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	w := &offsetWriter{f: f, off: off}
+	var w io.Writer = &offsetWriter{f: f, off: off}
+	var h hash.Hash64
+	if crc != nil {
+		h = NewCRC64NVME()
+		w = io.MultiWriter(w, h)
+	}
 	n, err := io.Copy(w, io.LimitReader(r, ln))
+	if h != nil {
+		*crc = h.Sum64()
+	}
 	if err != nil {
 		return fmt.Errorf("part at %d: %w", off, err)
 	}

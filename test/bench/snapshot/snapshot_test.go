@@ -153,7 +153,7 @@ func runSnapshotBench(b *testing.B) {
 	record("  of which: manifest check (HEAD)", fmt.Sprintf("%.3f s", checkD.Seconds()))
 	record("  of which: pinned download + CRC64NVME", fmt.Sprintf("%.0f MB/s", mbps(m.Size, dlD)))
 	record("  of which: cachefile.Verify", fmt.Sprintf("%.0f MB/s", mbps(m.Size, verD)))
-	record("bootstrap: download + CRC64NVME + cachefile.Verify", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET (target >= 70%%)",
+	record("bootstrap: download + CRC64NVME and SealHash in flight + cachefile.VerifySummed", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET (target >= 70%%)",
 		mbps(m.Size, bootD), 100*rawGetD.Seconds()/bootD.Seconds()))
 	installD := best(b, 2, func() error {
 		dir := b.TempDir()
@@ -164,7 +164,7 @@ func runSnapshotBench(b *testing.B) {
 		defer w.Close()
 		return bs.Install(ctx, store, w, dir, cachefile.Options{NoSync: true})
 	})
-	record("agent's install: download + CRC64NVME + Writer.Replace", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
+	record("agent's install: download + CRC64NVME and SealHash in flight + Writer.AdoptSummed", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
 		mbps(m.Size, installD), 100*rawGetD.Seconds()/installD.Seconds()))
 
 	ready := timeToReady(b, logURL, layout)
