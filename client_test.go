@@ -102,7 +102,9 @@ func TestWaitForHonoursContext(t *testing.T) {
 }
 
 func TestWriteErrorsMatchSentinels(t *testing.T) {
-	c, err := whycache.Open(exampleDir)
+	// A 16 MiB value decoded under the race detector on a loaded machine can
+	// outlast the client's default 30 s bound; that bound is not under test.
+	c, err := whycache.Open(exampleDir, whycache.WithWriteTimeout(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,6 +216,10 @@ func waitFor(t *testing.T, timeout time.Duration, f func() error) {
 // openClient opens a client on an instance directory, waiting for its file.
 func openClient(t *testing.T, dir string, opts ...whycache.Option) *whycache.Client {
 	t.Helper()
+	// The client's own 30 s bound on a write is not what these tests check:
+	// a 16 MiB value decoded under the race detector on a loaded machine
+	// can take longer. The test's deadline bounds them instead.
+	opts = append([]whycache.Option{whycache.WithWriteTimeout(10 * time.Minute)}, opts...)
 	var c *whycache.Client
 	waitFor(t, 30*time.Second, func() error {
 		var err error
