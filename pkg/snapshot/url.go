@@ -90,7 +90,9 @@ func redactURL(raw string) string {
 		u.User = url.User("REDACTED")
 		return u.String()
 	}
-	if i := strings.Index(raw, "@"); i >= 0 {
+	// Unparsable: whatever stands before the last @ may be a password
+	// (which can itself hold an @), so none of it is shown.
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
 		return "REDACTED" + raw[i:]
 	}
 	return raw
