@@ -103,9 +103,9 @@ type Rewrite struct {
 
 // RewriteStats answers a rewrite call: logstore.RewriteStats.
 type RewriteStats struct {
-	Examined   int64 `json:"examined"`
-	Removed    int64 `json:"removed"`
-	DurationNS int64 `json:"durationNS"`
+	Examined   int64  `json:"examined"`
+	Removed    int64  `json:"removed"`
+	DurationNS int64  `json:"durationNS"`
 	Horizon    uint64 `json:"horizon"`
 }
 
