@@ -1,0 +1,94 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/whycache/whycache/pkg/logstore"
+)
+
+// Defaults of the Config fields.
+const (
+	DefaultCacheBytes       = 64 << 20
+	DefaultMaxWaiters       = 10_000
+	DefaultMaxWait          = 30 * time.Second
+	DefaultHeartbeatLinger  = 200 * time.Millisecond
+	DefaultHorizonInterval  = time.Second
+	DefaultStoreTimeout     = time.Minute
+	DefaultRetryInterval    = 100 * time.Millisecond
+	DefaultMaxLogs          = 64
+	DefaultMaxInFlightBytes = 256 << 20
+)
+
+// Opener opens the log name in the relay's store, creating it when create
+// is set. The relay opens each log once and closes it on Close.
+type Opener func(ctx context.Context, name string, create bool) (logstore.Store, error)
+
+// Config configures a Server. Zero fields take their defaults.
+type Config struct {
+	// Open opens a log of the store the relay serves. Required.
+	Open Opener
+	// Token, when not empty, is the bearer token every call must carry
+	// ("Authorization: Bearer TOKEN"); /healthz and /readyz need none.
+	Token []byte
+	// Logs are opened at start, and the relay is ready only while they
+	// are open and followed. Other logs are opened when a client asks.
+	Logs []string
+	// CacheBytes bounds the memory of recently read pages.
+	CacheBytes int64
+	// MaxWaiters bounds the waits (long polls) held at once; more are
+	// refused as unavailable, and their clients try another relay.
+	MaxWaiters int
+	// MaxWait is the longest a wait is held before it answers "nothing
+	// new" (the client then asks again).
+	MaxWait time.Duration
+	// HeartbeatLinger is how long heartbeats are gathered before they are
+	// written to the store together.
+	HeartbeatLinger time.Duration
+	// HorizonInterval is how often the horizon is read from the store, to
+	// notice rewrites made past the relay.
+	HorizonInterval time.Duration
+	// StoreTimeout bounds a store call that several clients share.
+	StoreTimeout time.Duration
+	// RetryInterval is the first pause after a failed wait on the store.
+	RetryInterval time.Duration
+	// MaxLogs bounds the logs the relay opens.
+	MaxLogs int
+	// MaxInFlightBytes bounds the append bodies held in memory at once;
+	// more wait.
+	MaxInFlightBytes int64
+	// Logger receives the relay's logs.
+	Logger logr.Logger
+}
+
+// withDefaults checks the configuration and fills in the defaults.
+func (c Config) withDefaults() (Config, error) {
+	if c.Open == nil {
+		return c, errors.New("relay: Config.Open is required")
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.MaxWait, DefaultMaxWait}, {&c.HeartbeatLinger, DefaultHeartbeatLinger}, {&c.HorizonInterval, DefaultHorizonInterval},
+		{&c.StoreTimeout, DefaultStoreTimeout}, {&c.RetryInterval, DefaultRetryInterval}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.MaxWaiters <= 0 {
+		c.MaxWaiters = DefaultMaxWaiters
+	}
+	if c.MaxLogs <= 0 {
+		c.MaxLogs = DefaultMaxLogs
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	return c, nil
+}
