@@ -1,0 +1,140 @@
+package relaystore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/whycache/whycache/internal/testserver"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/dirstore"
+	"github.com/whycache/whycache/pkg/logstore/mysqlstore"
+	"github.com/whycache/whycache/pkg/logstore/pgstore"
+	"github.com/whycache/whycache/pkg/logstore/storetest"
+	"github.com/whycache/whycache/pkg/relay"
+)
+
+// raceScale is the conformance suite's scale under the race detector when
+// $WHYCACHE_ORDERING_SCALE is unset: every call crosses HTTP, and the race
+// detector slows that down several times, so the ordering proof runs at a
+// tenth of its size there (16 writers x 1,000 updates); `make test-long`
+// runs it at full size without -race.
+const raceScale = "0.1"
+
+func TestMain(m *testing.M) {
+	if raceEnabled && os.Getenv(storetest.ScaleEnv) == "" {
+		os.Setenv(storetest.ScaleEnv, raceScale)
+	}
+	testserver.Main(m)
+}
+
+// backing opens logs of the store behind the relays of one namespace.
+type backing func(ctx context.Context, name string, create bool) (logstore.Store, error)
+
+func dirBacking(t testing.TB) backing {
+	dir := t.TempDir()
+	return func(ctx context.Context, name string, create bool) (logstore.Store, error) {
+		s, err := dirstore.Open(ctx, dir, logstore.Options{Name: name, Create: create})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+func mysqlBacking(t testing.TB) backing {
+	dsn := testserver.MySQLDatabase(t)
+	return func(ctx context.Context, name string, create bool) (logstore.Store, error) {
+		s, err := mysqlstore.Open(ctx, dsn, logstore.Options{Name: name, Create: create})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+func pgBacking(t testing.TB) backing {
+	dsn := testserver.PostgresDatabase(t)
+	return func(ctx context.Context, name string, create bool) (logstore.Store, error) {
+		s, err := pgstore.Open(ctx, dsn, logstore.Options{Name: name, Create: create})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// testRelay is a relay serving on a loopback port.
+type testRelay struct {
+	srv  *relay.Server
+	hs   *http.Server
+	addr string
+	done chan error
+}
+
+// startRelay starts a relay over open; cfg.Open is set from open. Its
+// cleanup stops it, unless the test killed it first.
+func startRelay(t testing.TB, open backing, cfg relay.Config) *testRelay {
+	t.Helper()
+	cfg.Open = relay.Opener(open)
+	srv, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &testRelay{srv: srv, hs: relay.NewHTTPServer("", srv.Handler(), nil), addr: l.Addr().String(), done: make(chan error, 1)}
+	go func() { r.done <- r.hs.Serve(l) }()
+	t.Cleanup(r.kill)
+	return r
+}
+
+// kill stops the relay at once, as a crash would to its clients: the
+// listener and every connection close.
+func (r *testRelay) kill() {
+	_ = r.hs.Close()
+	_ = r.srv.Close()
+	if err := <-r.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		panic(err)
+	}
+	r.done <- http.ErrServerClosed
+}
+
+// relayURL names relays in a store URL.
+func relayURL(rs ...*testRelay) string {
+	addrs := make([]string, len(rs))
+	for i, r := range rs {
+		addrs[i] = r.addr
+	}
+	return "relay://" + strings.Join(addrs, ",")
+}
+
+// harness runs the conformance suite through two relays in front of the
+// backend, each with its own handle to the store; every handle of the
+// suite starts at one of the two, at random.
+func harness(name string, newBacking func(testing.TB) backing) storetest.Harness {
+	return storetest.Harness{
+		Name: "relay-" + name,
+		NewNamespace: func(t testing.TB) storetest.Opener {
+			b := newBacking(t)
+			url := relayURL(startRelay(t, b, relay.Config{}), startRelay(t, b, relay.Config{}))
+			return func(t testing.TB, opts logstore.Options) (logstore.Store, error) {
+				s, err := Open(t.Context(), url, opts)
+				if err != nil {
+					return nil, err
+				}
+				return s, nil
+			}
+		},
+	}
+}
+
+func TestConformanceDir(t *testing.T)      { storetest.Run(t, harness("dir", dirBacking)) }
+func TestConformanceMySQL(t *testing.T)    { storetest.Run(t, harness("mysql", mysqlBacking)) }
+func TestConformancePostgres(t *testing.T) { storetest.Run(t, harness("postgres", pgBacking)) }
