@@ -55,11 +55,11 @@ var codes = []struct {
 	{CodeTooLarge, logstore.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{CodeInvalid, logstore.ErrInvalid, http.StatusBadRequest},
 	{CodeIdentityMismatch, logstore.ErrIdentityMismatch, http.StatusConflict},
+	{CodeUnavailable, ErrUnavailable, http.StatusServiceUnavailable},
 	// A relay whose store is closed is shutting down: to its clients it
 	// is unavailable, and another relay may take the request.
 	{CodeClosed, ErrUnavailable, http.StatusServiceUnavailable},
 	{CodeUnauthorized, ErrUnauthorized, http.StatusUnauthorized},
-	{CodeUnavailable, ErrUnavailable, http.StatusServiceUnavailable},
 	{CodeTimeout, context.DeadlineExceeded, http.StatusGatewayTimeout},
 }
 
