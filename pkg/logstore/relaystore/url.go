@@ -171,5 +171,27 @@ func (t Target) String() string {
 }
 
 func invalid(raw, why string) error {
-	return fmt.Errorf("relay URL %q: %s: %w", raw, why, logstore.ErrInvalid)
+	return fmt.Errorf("relay URL %q: %s: %w", redact(raw), why, logstore.ErrInvalid)
+}
+
+// redact hides the user information of a URL (which a relay URL must not
+// have, but a mistaken one may, with a password): everything of its
+// authority up to the last '@'.
+func redact(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		if at := strings.LastIndexByte(raw, '@'); at >= 0 {
+			return "REDACTED" + raw[at:]
+		}
+		return raw
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return raw
+	}
+	return scheme + "://REDACTED" + rest[at:]
 }
