@@ -12,7 +12,10 @@
 //     other networks;
 //   - postgres://... or postgresql://...: PostgreSQL (pgstore), any URL
 //     that pgx accepts, or a PostgreSQL keyword/value connection string
-//     ("host=db user=app password=... dbname=whycache").
+//     ("host=db user=app password=... dbname=whycache");
+//   - relay://host:port[,host2:port...][?token-file=PATH&tls=true&ca-file=PATH]:
+//     whycache relays in front of a store (relaystore), for fleets too
+//     large for every node to reach the database itself.
 //
 // Reserved characters in a URL's user name or password (@ / ? # % :) must
 // be percent-encoded; a URL with an '@' after its host is rejected, because
@@ -31,6 +34,7 @@ import (
 	"github.com/whycache/whycache/pkg/logstore/dirstore"
 	"github.com/whycache/whycache/pkg/logstore/mysqlstore"
 	"github.com/whycache/whycache/pkg/logstore/pgstore"
+	"github.com/whycache/whycache/pkg/logstore/relaystore"
 )
 
 // Kind names a backend.
@@ -41,14 +45,15 @@ const (
 	Dir      Kind = "dir"
 	MySQL    Kind = "mysql"
 	Postgres Kind = "postgres"
+	Relay    Kind = "relay"
 )
 
 // Target is a parsed store URL: the backend and what its Open takes (a
 // directory, a go-sql-driver/mysql DSN or a pgx connection string).
 type Target struct {
 	Kind Kind
-	// Location is the directory, the driver DSN, or the pgx connection
-	// string. It holds the password: never print it (print [Redact] of the
+	// Location is the directory, the driver DSN, the pgx connection
+	// string, or the relay URL. It holds the password: never print it (print [Redact] of the
 	// URL instead).
 	Location string
 	// passwords are the forms of the password that a driver may echo
@@ -69,6 +74,8 @@ func Open(ctx context.Context, rawURL string, opts logstore.Options) (logstore.S
 		s, err = dirstore.Open(ctx, t.Location, opts)
 	case MySQL:
 		s, err = mysqlstore.Open(ctx, t.Location, opts)
+	case Relay:
+		s, err = relaystore.Open(ctx, t.Location, opts)
 	default:
 		s, err = pgstore.Open(ctx, t.Location, opts)
 	}

@@ -58,6 +58,9 @@ func TestParse(t *testing.T) {
 		{"postgres://app:s3cret@db.example:5432/whycache?sslmode=require", Postgres, "postgres://app:s3cret@db.example:5432/whycache?sslmode=require"},
 		{"postgresql://app@db.example/whycache", Postgres, "postgresql://app@db.example/whycache"},
 		{"redis://127.0.0.1:6379", "", ""},
+		{"relay://relay-0.whycache:7480,relay-1.whycache:7480?token-file=/var/run/token", Relay, "relay://relay-0.whycache:7480,relay-1.whycache:7480?token-file=/var/run/token"},
+		{"relay://app:s3cret@relay:7480", "", ""},
+		{"relay://relay:7480/db", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

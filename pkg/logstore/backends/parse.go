@@ -11,6 +11,7 @@ import (
 
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/pgstore"
+	"github.com/whycache/whycache/pkg/logstore/relaystore"
 )
 
 var (
@@ -22,7 +23,7 @@ var (
 )
 
 // wantForms lists the accepted forms, for errors.
-const wantForms = "want an absolute path, file:///path, mysql://, mariadb://, mysql:<driver DSN>, postgres:// or a PostgreSQL keyword/value string"
+const wantForms = "want an absolute path, file:///path, mysql://, mariadb://, mysql:<driver DSN>, postgres://, a PostgreSQL keyword/value string or relay://"
 
 // Parse tells the backend of a store URL and converts it to what the
 // backend's Open takes. Its errors wrap [logstore.ErrInvalid] and never hold
@@ -53,6 +54,11 @@ func Parse(rawURL string) (Target, error) {
 		}
 	case "postgres", "postgresql":
 		return postgresURLTarget(rawURL)
+	case "relay":
+		if _, err := relaystore.ParseURL(rawURL); err != nil {
+			return Target{}, err
+		}
+		return Target{Kind: Relay, Location: rawURL}, nil
 	}
 	return Target{}, invalid(rawURL, fmt.Sprintf("unknown scheme %q (%s)", m[1], wantForms))
 }
