@@ -31,7 +31,8 @@ func TestLayering(t *testing.T) {
 	}{
 		{module, []string{"/controllers", "/api/"}},
 		{module + "/pkg/cachefile", []string{"/controllers", "/api/"}},
-		{module + "/pkg/logstore/...", []string{"/controllers", "/api/"}},
+		{module + "/pkg/logstore/...", []string{"/controllers", "/api/", "/pkg/relay"}},
+		{module + "/pkg/relay", []string{"/controllers", "/api/", "/node-agent", "/pkg/cachefile"}},
 		{module + "/pkg/agentapi", []string{"/controllers", "/api/", "/node-agent", "/pkg/cachefile"}},
 		{module + "/controllers", []string{"/node-agent", "/pkg/cachefile"}},
 		{module + "/api/...", []string{"/controllers", "/node-agent", "/pkg/cachefile", "/pkg/logstore"}},

@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/whycache/whycache/internal/agenttest"
+	nodeagent "github.com/whycache/whycache/node-agent"
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends"
+	"github.com/whycache/whycache/pkg/logstore/relaywire"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestRelayCommand runs `whycache relay` with TLS and a token in front of a
+// directory log, a node agent whose store is the relay, and the CLI writing
+// through the agent and reading the log through the relay.
+func TestRelayCommand(t *testing.T) {
+	root := t.TempDir()
+	logDir, nodeDir := filepath.Join(root, "log"), filepath.Join(root, "node")
+	tokenFile := filepath.Join(root, "token")
+	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef-relay-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := writeCert(t, root)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var relayOut syncBuffer
+	go func() {
+		cmd := NewRootCommand()
+		cmd.SetOut(&relayOut)
+		cmd.SetErr(&relayOut)
+		cmd.SetArgs([]string{"relay", "--store", logDir, "--listen", addr, "--token-file", tokenFile,
+			"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--heartbeat-linger", "10ms"})
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v\n%s", err, relayOut.String())
+		}
+	})
+	q := url.Values{"token-file": {tokenFile}, "tls": {"true"}, "ca-file": {certFile}}
+	storeURL := "relay://" + addr + "?" + q.Encode()
+
+	a := agenttest.Start(t, nodeagent.Config{
+		Dir: nodeDir, NodeName: "node-1", CreateLog: true,
+		OpenStore: func(ctx context.Context, opts logstore.Options) (logstore.Store, error) {
+			return backends.Open(ctx, storeURL, opts)
+		},
+		HeartbeatInterval: 10 * time.Millisecond,
+		Logger:            logr.Discard(),
+	})
+	in := &instance{dir: nodeDir, logDir: storeURL}
+	in.must(t, "set", "--wait", "greeting", "hello")
+	if got := in.must(t, "get", "greeting"); strings.TrimSpace(got) != "hello" {
+		t.Errorf("get greeting = %q, want hello", got)
+	}
+	// The agent's heartbeats reach the store through the relay.
+	direct, err := backends.Open(t.Context(), logDir, logstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	a.WaitApplied(t, 1)
+	for {
+		nodes, err := direct.Nodes(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes) == 1 && nodes[0].AppliedID >= 1 {
+			break
+		}
+		if sleepCtx(t.Context(), 10*time.Millisecond) != nil {
+			t.Fatalf("no heartbeat of node-1 in the store: %v", nodes)
+		}
+	}
+	// Without the token, the relay refuses.
+	cmd := NewRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"--store", "relay://" + addr + "?tls=true&ca-file=" + url.QueryEscape(certFile), "log", "latest"})
+	if err := cmd.ExecuteContext(t.Context()); !errors.Is(err, relaywire.ErrUnauthorized) {
+		t.Errorf("log latest without the token: %v, want ErrUnauthorized", err)
+	}
+}
+
+// TestRelayFlags checks the relay's refusals of bad flags.
+func TestRelayFlags(t *testing.T) {
+	root := t.TempDir()
+	short := filepath.Join(root, "short")
+	if err := os.WriteFile(short, []byte("tooshort"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no store", []string{"relay"}, "--store"},
+		{"bad store", []string{"relay", "--store", "relative/dir"}, "absolute path"},
+		{"short token", []string{"relay", "--store", root, "--token-file", short}, "at least 16 bytes"},
+		{"missing token file", []string{"relay", "--store", root, "--token-file", filepath.Join(root, "none")}, "--token-file"},
+		{"cert without key", []string{"relay", "--store", root, "--tls-cert-file", short}, "go together"},
+		{"bad cert", []string{"relay", "--store", root, "--tls-cert-file", short, "--tls-key-file", short}, "load --tls-cert-file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := NewRootCommand()
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs(tc.args)
+			if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("whycache %s: %v, want an error about %s", strings.Join(tc.args, " "), err, tc.want)
+			}
+		})
+	}
+}
+
+// sleepCtx pauses for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
