@@ -1,0 +1,159 @@
+package relaystore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/relay"
+)
+
+// countingStore counts the calls a relay makes to its store.
+type countingStore struct {
+	logstore.Store
+	reads, waits *atomic.Int64
+}
+
+func (s countingStore) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	s.reads.Add(1)
+	return s.Store.Read(ctx, after, maxOps)
+}
+
+func (s countingStore) ReadReplay(ctx context.Context, after uint64, maxOps int, horizon uint64) ([]logstore.Update, error) {
+	s.reads.Add(1)
+	return s.Store.ReadReplay(ctx, after, maxOps, horizon)
+}
+
+func (s countingStore) Wait(ctx context.Context, after uint64) (uint64, error) {
+	s.waits.Add(1)
+	return s.Store.Wait(ctx, after)
+}
+
+// counting wraps a backing so that its stores count their calls.
+func counting(b backing, reads, waits *atomic.Int64) backing {
+	return func(ctx context.Context, name string, create bool) (logstore.Store, error) {
+		s, err := b(ctx, name, create)
+		if err != nil {
+			return nil, err
+		}
+		return countingStore{Store: s, reads: reads, waits: waits}, nil
+	}
+}
+
+// TestSharedCatchUp has many clients catch up from the same point at once,
+// in the same pages: the relay reads each page from the store once.
+func TestSharedCatchUp(t *testing.T) {
+	var reads, waits atomic.Int64
+	r := startRelay(t, counting(dirBacking(t), &reads, &waits), relay.Config{})
+	url := relayURL(r)
+	w := openAt(t, url, 0, logstore.Options{Name: "log", Create: true})
+	const updates, pageOps, clients = 100, 10, 20
+	for i := range updates {
+		if _, err := w.Append(t.Context(), []logstore.Op{logstore.Set(fmt.Appendf(nil, "k%d", i), []byte("v"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := reads.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for range clients {
+		c := openAt(t, url, 0, logstore.Options{Name: "log"})
+		wg.Go(func() {
+			var after uint64
+			n := 0
+			for {
+				page, err := c.Read(t.Context(), after, pageOps)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(page) == 0 {
+					break
+				}
+				n += len(page)
+				after = page[len(page)-1].ID
+			}
+			if n != updates {
+				errs <- fmt.Errorf("read %d updates, want %d", n, updates)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Ten full pages and the empty one at the end.
+	if got := reads.Load() - before; got != updates/pageOps+1 {
+		t.Errorf("%d clients catching up in pages of %d made %d store reads, want %d", clients, pageOps, got, updates/pageOps+1)
+	}
+	st := r.srv.Stats()
+	t.Logf("store reads %d; cache hits %d, shared reads %d", reads.Load()-before, st.PageHits, st.PageShared)
+}
+
+// TestManyWaiters holds a thousand waits on one relay, as a thousand agents
+// would, and wakes them all with one append: the relay holds them with
+// its HTTP handlers alone, and its store sees its one tail loop, not a wait
+// per client.
+func TestManyWaiters(t *testing.T) {
+	var reads, waits atomic.Int64
+	r := startRelay(t, counting(dirBacking(t), &reads, &waits), relay.Config{})
+	url := relayURL(r)
+	w := openAt(t, url, 0, logstore.Options{Name: "log", Create: true})
+	first, err := w.Append(t.Context(), []logstore.Op{logstore.Set([]byte("a"), []byte("1"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 20 connections (handles) of 50 waits each: an agent holds one wait
+	// per connection, but the relay bounds streams per connection, not
+	// waits.
+	const handles, perHandle = 20, 50
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	results := make(chan error, handles*perHandle)
+	for range handles {
+		c := openAt(t, url, 0, logstore.Options{Name: "log"})
+		for range perHandle {
+			go func() {
+				id, err := c.Wait(ctx, first)
+				if err == nil && id <= first {
+					err = fmt.Errorf("wait after %d returned %d", first, id)
+				}
+				results <- err
+			}()
+		}
+	}
+	for r.srv.Stats().Waiters < handles*perHandle {
+		if sleepCtx(ctx, 5*time.Millisecond) != nil {
+			t.Fatalf("only %d of %d waits held", r.srv.Stats().Waiters, handles*perHandle)
+		}
+	}
+	waitsBefore := waits.Load()
+	if _, err := w.Append(ctx, []logstore.Op{logstore.Set([]byte("a"), []byte("2"))}); err != nil {
+		t.Fatal(err)
+	}
+	for range handles * perHandle {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := waits.Load() - waitsBefore; d > 2 {
+		t.Errorf("the store saw %d waits while %d clients waited, want the tail loop's one or two", d, handles*perHandle)
+	}
+}
+
+// sleepCtx pauses for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
