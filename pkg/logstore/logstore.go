@@ -212,3 +212,13 @@ type Store interface {
 	// ErrClosed.
 	Close() error
 }
+
+// HeartbeatBatcher is implemented by stores that record the heartbeats of
+// many nodes in one statement. A relay, which gathers the heartbeats of a
+// fleet, writes them through it when its store has it.
+type HeartbeatBatcher interface {
+	// Heartbeats records each node's applied id and the current time, as
+	// Heartbeat does for one node. The nodes are distinct. On error, any
+	// of them may or may not be recorded.
+	Heartbeats(ctx context.Context, ps []NodeProgress) error
+}

@@ -21,7 +21,9 @@
 // the cache.
 //
 // Heartbeats are gathered for a short linger and written together, each
-// node once per batch; each caller returns once its heartbeat is written.
+// node once per batch, in one statement when the store implements
+// logstore.HeartbeatBatcher (MariaDB and PostgreSQL do); each caller returns
+// once its heartbeat is written.
 // Latest and Horizon go to the store, one call for all clients that ask at
 // once; Nodes goes to the store.
 //

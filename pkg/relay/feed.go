@@ -44,6 +44,9 @@ func newFeed(ctx context.Context, name string, store logstore.Store, cfg *Config
 	f := &feed{name: name, store: store, id: store.ID(), cfg: cfg, log: log.WithValues("log", name),
 		cache: newPageCache(cfg.CacheBytes)}
 	f.hb = newBatcher(store.Heartbeat, cfg.HeartbeatLinger)
+	if hb, ok := store.(logstore.HeartbeatBatcher); ok {
+		f.hb.writeAll = hb.Heartbeats
+	}
 	latest, err := store.Latest(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the latest id of log %q: %w", name, err)

@@ -28,14 +28,17 @@ type heartbeatRequest struct {
 // its node's heartbeat is written, so that what it sent is in the store
 // when it returns, as with the store itself.
 type batcher struct {
-	write  func(ctx context.Context, p logstore.NodeProgress) error
-	linger time.Duration
+	write func(ctx context.Context, p logstore.NodeProgress) error
+	// writeAll, when set, writes a whole batch in one call (a store that
+	// implements logstore.HeartbeatBatcher).
+	writeAll func(ctx context.Context, ps []logstore.NodeProgress) error
+	linger   time.Duration
 
 	mu      sync.Mutex
 	pending []*heartbeatRequest
 	wake    chan struct{}
 
-	flushes, written int64 // under mu
+	flushes, written, calls int64 // under mu
 }
 
 func newBatcher(write func(context.Context, logstore.NodeProgress) error, linger time.Duration) *batcher {
@@ -99,12 +102,19 @@ func (b *batcher) flush(ctx context.Context) {
 	}
 	batch := coalesce(reqs)
 	errs := make(map[string]error, len(batch))
-	for _, p := range batch {
-		errs[p.Node] = b.write(ctx, p)
+	calls := 1
+	if b.writeAll == nil || b.writeAll(ctx, batch) != nil {
+		// One by one, so that a node the store refuses (a name too long)
+		// fails alone, with its own error.
+		calls = len(batch)
+		for _, p := range batch {
+			errs[p.Node] = b.write(ctx, p)
+		}
 	}
 	b.mu.Lock()
 	b.flushes++
 	b.written += int64(len(batch))
+	b.calls += int64(calls)
 	b.mu.Unlock()
 	for _, r := range reqs {
 		r.done <- errs[r.p.Node]

@@ -104,3 +104,50 @@ func TestBatcher(t *testing.T) {
 		t.Errorf("heartbeat queued at close: %v, want ErrClosed", err)
 	}
 }
+
+// TestBatcherWriteAll writes batches in one call, and falls back to one
+// call per node when the batch fails, so that only a refused node fails.
+func TestBatcherWriteAll(t *testing.T) {
+	refused := errors.New("refused")
+	tests := []struct {
+		name      string
+		allFails  bool
+		wantCalls int64
+		wantErrs  map[string]error
+	}{
+		{"one call", false, 1, map[string]error{"a": nil, "b": nil, "bad": nil}},
+		{"batch refused: one by one", true, 3, map[string]error{"a": nil, "b": nil, "bad": refused}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			one := func(_ context.Context, p logstore.NodeProgress) error {
+				if p.Node == "bad" {
+					return refused
+				}
+				return nil
+			}
+			b := newBatcher(one, 0)
+			b.writeAll = func(_ context.Context, ps []logstore.NodeProgress) error {
+				if tc.allFails {
+					return refused
+				}
+				return nil
+			}
+			var reqs []*heartbeatRequest
+			for _, n := range []string{"a", "bad", "b"} {
+				r := &heartbeatRequest{p: logstore.NodeProgress{Node: n}, done: make(chan error, 1)}
+				reqs = append(reqs, r)
+			}
+			b.pending = reqs
+			b.flush(t.Context())
+			for _, r := range reqs {
+				if err := <-r.done; !errors.Is(err, tc.wantErrs[r.p.Node]) && err != tc.wantErrs[r.p.Node] {
+					t.Errorf("node %s: %v, want %v", r.p.Node, err, tc.wantErrs[r.p.Node])
+				}
+			}
+			if b.calls != tc.wantCalls {
+				t.Errorf("%d store calls, want %d", b.calls, tc.wantCalls)
+			}
+		})
+	}
+}

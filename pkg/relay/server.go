@@ -237,9 +237,10 @@ type Stats struct {
 	CacheBytes int64
 	// Waiters is the number of waits held now.
 	Waiters int64
-	// HeartbeatFlushes are the batches of heartbeats written;
-	// HeartbeatsWritten, the store calls they made.
-	HeartbeatFlushes, HeartbeatsWritten int64
+	// HeartbeatFlushes are the batches of heartbeats written,
+	// HeartbeatsWritten the heartbeats they held (each node once per
+	// batch), HeartbeatCalls the store calls they took.
+	HeartbeatFlushes, HeartbeatsWritten, HeartbeatCalls int64
 }
 
 // Stats returns the relay's counters.
@@ -260,6 +261,7 @@ func (s *Server) Stats() Stats {
 		sl.f.hb.mu.Lock()
 		st.HeartbeatFlushes += sl.f.hb.flushes
 		st.HeartbeatsWritten += sl.f.hb.written
+		st.HeartbeatCalls += sl.f.hb.calls
 		sl.f.hb.mu.Unlock()
 	}
 	return st

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -98,6 +99,31 @@ func (s *Store) Heartbeat(ctx context.Context, p logstore.NodeProgress) error {
 		return fmt.Errorf("heartbeat of node %q: %w", p.Node, err)
 	}
 	return nil
+}
+
+// Heartbeats records the heartbeats of many nodes, up to
+// sqlkit.MaxHeartbeatRows per statement.
+func (s *Store) Heartbeats(ctx context.Context, ps []logstore.NodeProgress) error {
+	if s.closed.Load() {
+		return fmt.Errorf("heartbeats: %w", logstore.ErrClosed)
+	}
+	return sqlkit.HeartbeatChunks(ps, func(chunk []logstore.NodeProgress) error {
+		var q strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		q.WriteString("INSERT INTO " + s.t.nodes + " (node, applied_id, heartbeat_at) VALUES ")
+		for i, p := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, UTC_TIMESTAMP(6))")
+			args = append(args, p.Node, p.AppliedID)
+		}
+		q.WriteString(" ON DUPLICATE KEY UPDATE applied_id = VALUES(applied_id), heartbeat_at = VALUES(heartbeat_at)")
+		if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("heartbeats of %d nodes: %w", len(chunk), err)
+		}
+		return nil
+	})
 }
 
 // Nodes lists the nodes that have sent a heartbeat, by name.

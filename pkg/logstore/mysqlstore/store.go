@@ -46,7 +46,8 @@ type Store struct {
 }
 
 var (
-	_ logstore.Store = (*Store)(nil)
+	_ logstore.Store            = (*Store)(nil)
+	_ logstore.HeartbeatBatcher = (*Store)(nil)
 )
 
 // Open opens the log opts.Name in the database that dsn (a

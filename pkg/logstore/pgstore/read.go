@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -94,6 +95,36 @@ func (s *Store) Heartbeat(ctx context.Context, p logstore.NodeProgress) error {
 		return fmt.Errorf("heartbeat of node %q: %w", p.Node, err)
 	}
 	return nil
+}
+
+// Heartbeats records the heartbeats of many nodes, up to
+// sqlkit.MaxHeartbeatRows per statement.
+func (s *Store) Heartbeats(ctx context.Context, ps []logstore.NodeProgress) error {
+	if s.closed.Load() {
+		return fmt.Errorf("heartbeats: %w", logstore.ErrClosed)
+	}
+	for _, p := range ps {
+		if p.AppliedID > math.MaxInt64 {
+			return fmt.Errorf("heartbeat of node %q: applied id %d out of range: %w", p.Node, p.AppliedID, logstore.ErrInvalid)
+		}
+	}
+	return sqlkit.HeartbeatChunks(ps, func(chunk []logstore.NodeProgress) error {
+		var q strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		q.WriteString("INSERT INTO " + s.t.nodes + " (node, applied_id, heartbeat_at) VALUES ")
+		for i, p := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "($%d, $%d, clock_timestamp())", 2*i+1, 2*i+2)
+			args = append(args, p.Node, int64(p.AppliedID))
+		}
+		q.WriteString(" ON CONFLICT (node) DO UPDATE SET applied_id = EXCLUDED.applied_id, heartbeat_at = EXCLUDED.heartbeat_at")
+		if _, err := s.pool.Exec(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("heartbeats of %d nodes: %w", len(chunk), err)
+		}
+		return nil
+	})
 }
 
 // Nodes lists the nodes that have sent a heartbeat, by name.

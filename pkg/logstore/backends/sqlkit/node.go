@@ -18,3 +18,24 @@ func CheckNode(name string) error {
 	}
 	return nil
 }
+
+// MaxHeartbeatRows bounds the rows of one statement of Heartbeats.
+const MaxHeartbeatRows = 500
+
+// HeartbeatChunks checks the node names of a batch of heartbeats, then calls
+// write with chunks of at most MaxHeartbeatRows, in order.
+func HeartbeatChunks(ps []logstore.NodeProgress, write func([]logstore.NodeProgress) error) error {
+	for _, p := range ps {
+		if err := CheckNode(p.Node); err != nil {
+			return fmt.Errorf("heartbeats: %w", err)
+		}
+	}
+	for len(ps) > 0 {
+		n := min(len(ps), MaxHeartbeatRows)
+		if err := write(ps[:n]); err != nil {
+			return err
+		}
+		ps = ps[n:]
+	}
+	return nil
+}

@@ -163,3 +163,34 @@ func TestCheckReplayHorizon(t *testing.T) {
 		}
 	}
 }
+
+func TestHeartbeatChunks(t *testing.T) {
+	nodes := func(n int) []logstore.NodeProgress {
+		ps := make([]logstore.NodeProgress, n)
+		for i := range ps {
+			ps[i] = logstore.NodeProgress{Node: fmt.Sprintf("n%d", i)}
+		}
+		return ps
+	}
+	tests := []struct {
+		name    string
+		ps      []logstore.NodeProgress
+		chunks  []int
+		invalid bool
+	}{
+		{"none", nil, nil, false},
+		{"one", nodes(1), []int{1}, false},
+		{"exactly a chunk", nodes(MaxHeartbeatRows), []int{MaxHeartbeatRows}, false},
+		{"two chunks", nodes(MaxHeartbeatRows + 3), []int{MaxHeartbeatRows, 3}, false},
+		{"empty name: nothing written", append(nodes(3), logstore.NodeProgress{}), nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			err := HeartbeatChunks(tc.ps, func(c []logstore.NodeProgress) error { got = append(got, len(c)); return nil })
+			if tc.invalid != errors.Is(err, logstore.ErrInvalid) || fmt.Sprint(got) != fmt.Sprint(tc.chunks) {
+				t.Errorf("HeartbeatChunks = %v, chunks %v; want invalid %v, chunks %v", err, got, tc.invalid, tc.chunks)
+			}
+		})
+	}
+}
