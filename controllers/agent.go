@@ -35,7 +35,7 @@ const (
 func agentName(inst *whycachev1.WhycacheInstance) string { return inst.Name + "-agent" }
 
 // instanceDir is the instance's directory on every node.
-func instanceDir(inst *whycachev1.WhycacheInstance) string {
+func InstanceDir(inst *whycachev1.WhycacheInstance) string {
 	base := inst.Spec.Agent.HostPathBase
 	if base == "" {
 		base = "/var/lib/whycache"
@@ -124,7 +124,7 @@ func agentArgs(inst *whycachev1.WhycacheInstance) []string {
 	a := inst.Spec.Agent
 	l := inst.Spec.Limits
 	args := []string{
-		cliFlag(agentapi.FlagDir, instanceDir(inst)),
+		cliFlag(agentapi.FlagDir, InstanceDir(inst)),
 		cliFlag(agentapi.FlagHealthAddr, ":"+strconv.Itoa(agentapi.DefaultHealthPort)),
 		cliFlag(agentapi.FlagLogFormat, "json"),
 		cliFlag(agentapi.FlagVerbosity, strconv.Itoa(verbosity(a.LogLevel))),
@@ -174,7 +174,7 @@ func httpProbe(p string, period, failures int32) *corev1.Probe {
 // restrictedSecurityContext drops everything a whycache process does not
 // need. The agent runs as root to create the instance directory on the
 // host; it still has no capabilities and cannot escalate.
-func restrictedSecurityContext() *corev1.SecurityContext {
+func RestrictedSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
 		ReadOnlyRootFilesystem:   ptr.To(true),
@@ -208,10 +208,10 @@ func agentContainer(inst *whycachev1.WhycacheInstance, image string) corev1.Cont
 		StartupProbe:             httpProbe(agentapi.PathHealthz, 5, 360),
 		LivenessProbe:            httpProbe(agentapi.PathHealthz, 10, 3),
 		ReadinessProbe:           httpProbe(agentapi.PathReadyz, 5, 1),
-		VolumeMounts:             []corev1.VolumeMount{{Name: volumeInstanceDir, MountPath: instanceDir(inst)}},
+		VolumeMounts:             []corev1.VolumeMount{{Name: volumeInstanceDir, MountPath: InstanceDir(inst)}},
 		ImagePullPolicy:          a.ImagePullPolicy,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext:          restrictedSecurityContext(),
+		SecurityContext:          RestrictedSecurityContext(),
 	}
 }
 
@@ -249,7 +249,7 @@ func desiredDaemonSet(inst *whycachev1.WhycacheInstance, image string) *appsv1.D
 					Tolerations:                   a.Tolerations,
 					Containers:                    []corev1.Container{agentContainer(inst, image)},
 					Volumes: []corev1.Volume{{Name: volumeInstanceDir, VolumeSource: corev1.VolumeSource{
-						HostPath: &corev1.HostPathVolumeSource{Path: instanceDir(inst), Type: ptr.To(corev1.HostPathDirectoryOrCreate)},
+						HostPath: &corev1.HostPathVolumeSource{Path: InstanceDir(inst), Type: ptr.To(corev1.HostPathDirectoryOrCreate)},
 					}}},
 				},
 			},
