@@ -34,7 +34,9 @@ const (
 // agentName is the name of an instance's DaemonSet and ServiceAccount.
 func agentName(inst *whycachev1.WhycacheInstance) string { return inst.Name + "-agent" }
 
-// instanceDir is the instance's directory on every node.
+// InstanceDir is the instance's directory on every node: the agent's
+// hostPath, and the directory that the pod webhook mounts into the pods
+// that read the instance.
 func InstanceDir(inst *whycachev1.WhycacheInstance) string {
 	base := inst.Spec.Agent.HostPathBase
 	if base == "" {
@@ -171,8 +173,8 @@ func httpProbe(p string, period, failures int32) *corev1.Probe {
 	}
 }
 
-// restrictedSecurityContext drops everything a whycache process does not
-// need. The agent runs as root to create the instance directory on the
+// RestrictedSecurityContext drops everything a whycache process does not
+// need (the agent, the Jobs, the pods' wait-ready init container). The agent runs as root to create the instance directory on the
 // host; it still has no capabilities and cannot escalate.
 func RestrictedSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
