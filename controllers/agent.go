@@ -174,8 +174,9 @@ func httpProbe(p string, period, failures int32) *corev1.Probe {
 }
 
 // RestrictedSecurityContext drops everything a whycache process does not
-// need (the agent, the Jobs, the pods' wait-ready init container). The agent runs as root to create the instance directory on the
-// host; it still has no capabilities and cannot escalate.
+// need (the agent, the Jobs, the pods' wait-ready init container). The
+// agent runs as root to create the instance directory on the host; it
+// still has no capabilities and cannot escalate.
 func RestrictedSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
