@@ -11,4 +11,7 @@ var (
 	// ErrNoInstance: the pod names a WhycacheInstance that its namespace
 	// does not have.
 	ErrNoInstance = errors.New("no such WhycacheInstance")
+	// ErrBadAnnotation: a whycache annotation of the pod has a value that
+	// means nothing.
+	ErrBadAnnotation = errors.New("invalid whycache annotation")
 )

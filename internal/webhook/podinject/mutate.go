@@ -52,8 +52,8 @@ type Injection struct {
 }
 
 // InjectionFor is the injection for a pod with these annotations that
-// reads inst; defaultImage is the operator's default agent image. It fails
-// on a wait-ready annotation that is not a boolean.
+// reads inst; defaultImage is the operator's default agent image. A
+// wait-ready annotation that is not a boolean is ErrBadAnnotation.
 func InjectionFor(inst *whycachev1.WhycacheInstance, annotations map[string]string, defaultImage string) (Injection, error) {
 	in := Injection{
 		Dir:        controllers.InstanceDir(inst),
@@ -63,7 +63,7 @@ func InjectionFor(inst *whycachev1.WhycacheInstance, annotations map[string]stri
 	if v, ok := annotations[AnnotationWaitReady]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return Injection{}, fmt.Errorf("annotation %s=%q: want \"true\" or \"false\"", AnnotationWaitReady, v)
+			return Injection{}, fmt.Errorf("%w: %s=%q, want \"true\" or \"false\"", ErrBadAnnotation, AnnotationWaitReady, v)
 		}
 		in.WaitReady = b
 	}

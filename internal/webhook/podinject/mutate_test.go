@@ -250,8 +250,8 @@ func TestInjectionFor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := InjectionFor(tc.inst, tc.annotations, "default:1")
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, ErrBadAnnotation)) {
+				t.Fatalf("err = %v, want ErrBadAnnotation %v", err, tc.wantErr)
 			}
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
