@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/whycache/whycache/controllers"
-	"github.com/whycache/whycache/internal/webhook/podinject"
 	"github.com/whycache/whycache/internal/version"
+	"github.com/whycache/whycache/internal/webhook/podinject"
 )
 
 func main() {
