@@ -100,10 +100,11 @@ func readyState(st agentapi.Status, err error) (bool, string) {
 		return false, err.Error()
 	case st.Ready:
 		return true, fmt.Sprintf("applied update %d of %d", st.AppliedID, st.HeadID)
-	case st.AppliedID < st.HeadID:
-		return false, fmt.Sprintf("not ready: applied update %d of %d", st.AppliedID, st.HeadID)
+	case st.Reason != "":
+		return false, fmt.Sprintf("not ready: %s (applied update %d of %d)", st.Reason, st.AppliedID, st.HeadID)
 	default:
-		return false, "not ready: catching up with the log"
+		// An agent older than the status's reason.
+		return false, fmt.Sprintf("not ready: applied update %d of %d", st.AppliedID, st.HeadID)
 	}
 }
 

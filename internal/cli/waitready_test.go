@@ -32,8 +32,9 @@ func TestReadyState(t *testing.T) {
 		{name: "no socket", err: fmt.Errorf("dial: %w", syscall.ENOENT), why: "no agent socket yet"},
 		{name: "stale socket", err: classifyDialError(fmt.Errorf("dial: %w", syscall.ECONNREFUSED)), why: "does not answer"},
 		{name: "other error", err: errors.New("the agent answered 500"), why: "the agent answered 500"},
-		{name: "behind", st: agentapi.Status{AppliedID: 3, HeadID: 5}, why: "not ready: applied update 3 of 5"},
-		{name: "caught up, not ready yet", st: agentapi.Status{AppliedID: 5, HeadID: 5}, why: "not ready: catching up"},
+		{name: "behind", st: agentapi.Status{AppliedID: 3, HeadID: 5, Reason: "2 updates behind the log (limit 1)"},
+			why: "not ready: 2 updates behind the log (limit 1) (applied update 3 of 5)"},
+		{name: "no reason given", st: agentapi.Status{AppliedID: 3, HeadID: 5}, why: "not ready: applied update 3 of 5"},
 		{name: "ready", st: agentapi.Status{AppliedID: 5, HeadID: 5, Ready: true}, ready: true, why: "applied update 5 of 5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
