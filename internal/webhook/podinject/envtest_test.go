@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,11 +34,11 @@ const (
 
 // startManager runs a manager with the webhook alone (the reconciler's
 // tests are in controllers), as the operator's ServiceAccount, until the
-// test ends.
-func startManager(t *testing.T, o Options) {
+// test ends; probeAddr serves /readyz ("0": nowhere).
+func startManager(t *testing.T, o Options, probeAddr string) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(operatorCfg, ctrl.Options{
-		Scheme: controllers.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Scheme: controllers.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: probeAddr,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func testPod(ns, name string, labels, annotations map[string]string, env ...core
 func TestWebhookThroughTheAPIServer(t *testing.T) {
 	needEnv(t)
 	setCABundle(t, env.WebhookInstallOptions.LocalServingCAData)
-	startManager(t, Options{CertDir: env.WebhookInstallOptions.LocalServingCertDir, CertMode: CertModeExternal})
+	startManager(t, Options{CertDir: env.WebhookInstallOptions.LocalServingCertDir, CertMode: CertModeExternal}, "0")
 	waitServing(t)
 	ns := testNamespace(t)
 	createInstance(t, ns, "flags", func(i *whycachev1.WhycacheInstance) { i.Spec.Agent.HostPathBase = "/mnt/cache" })
@@ -228,10 +229,11 @@ func TestSelfMadeCertificate(t *testing.T) {
 	// manager must replace it.
 	setCABundle(t, env.WebhookInstallOptions.LocalServingCAData)
 	certDir := t.TempDir()
+	probeAddr := freeAddr(t)
 	startManager(t, Options{
 		CertDir: certDir, CertMode: CertModeSelf, SecretName: secretName, SecretNamespace: operatorNamespace,
 		ConfigName: configName, ServiceName: "whycache-webhook-service", ExtraDNSNames: []string{"localhost"},
-	})
+	}, probeAddr)
 
 	// Play the kubelet: the Secret's files appear in the mounted directory.
 	var secret corev1.Secret
@@ -244,6 +246,11 @@ func TestSelfMadeCertificate(t *testing.T) {
 		}
 		return nil
 	})
+	// Not ready while the certificate is not in the directory: the
+	// webhook server cannot have started.
+	if code := getCode(t, "http://"+probeAddr+"/readyz"); code != http.StatusInternalServerError {
+		t.Fatalf("/readyz before the certificate is mounted = %d, want 500", code)
+	}
 	for _, k := range []string{"tls.crt", "tls.key"} {
 		if err := os.WriteFile(filepath.Join(certDir, k), secret.Data[k], 0o600); err != nil {
 			t.Fatal(err)
@@ -260,6 +267,12 @@ func TestSelfMadeCertificate(t *testing.T) {
 		return nil
 	})
 	waitServing(t)
+	kubetest.Eventually(t, time.Minute, func() error {
+		if code := getCode(t, "http://"+probeAddr+"/readyz"); code != http.StatusOK {
+			return fmt.Errorf("%w: /readyz = %d", kubetest.ErrNotYet, code)
+		}
+		return nil
+	})
 	// The server presents the self-made certificate, for localhost.
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(secret.Data["ca.crt"]) {
@@ -283,4 +296,26 @@ func TestSelfMadeCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStoredPod(t, &stored, "/var/lib/whycache/"+ns+"/flags", false)
+}
+
+// freeAddr is a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// getCode GETs url and returns the status code (0 when nothing answers).
+func getCode(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:noctx // a local probe
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
