@@ -60,7 +60,8 @@ its history, and runs the node agent.`,
 	root.AddCommand(
 		newGetCommand(g), newSetCommand(g), newDelCommand(g), newKeysCommand(g), newDumpCommand(g),
 		newInspectCommand(g), newVerifyCommand(g), newLogCommand(g), newRewriteCommand(g),
-		NewAgentCommand(), newDemoCommand(g), newSnapshotCommand(g), newBootstrapCommand(g), newRelayCommand(g),
+		NewAgentCommand(), newDemoCommand(g), newSnapshotCommand(g), newBootstrapCommand(g), newWaitReadyCommand(g),
+		newRelayCommand(g),
 	)
 	return root
 }
