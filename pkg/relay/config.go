@@ -34,8 +34,10 @@ type Config struct {
 	// Token, when not empty, is the bearer token every call must carry
 	// ("Authorization: Bearer TOKEN"); /healthz and /readyz need none.
 	Token []byte
-	// Logs are opened at start, and the relay is ready only while they
-	// are open and followed. Other logs are opened when a client asks.
+	// Logs are opened at start (retried until they open), and the relay is
+	// ready only while they are open and followed, or the store says that
+	// they do not exist yet (an agent may create one through the relay).
+	// Other logs are opened when a client asks.
 	Logs []string
 	// CacheBytes bounds the memory of recently read pages.
 	CacheBytes int64

@@ -67,6 +67,11 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		return
 	}
+	if r.Context().Err() != nil {
+		// The client gave up (an agent ends its wait to check its file):
+		// no one to answer, nothing to log.
+		return
+	}
 	e, status := relaywire.FromError(err)
 	if status == http.StatusInternalServerError {
 		s.log.Error(err, "call failed", "path", r.URL.Path)
@@ -231,6 +236,9 @@ func (s *Server) serveAppend(f *feed, c *call) error {
 	if n < 0 {
 		n = maxBody
 	}
+	// The body must arrive within the store timeout: a client that
+	// trickles it must not hold its share of memory for long.
+	_ = http.NewResponseController(c.w).SetReadDeadline(time.Now().Add(s.cfg.StoreTimeout))
 	weight := min(n, s.cfg.MaxInFlightBytes)
 	if err := s.inFlight.Acquire(c.r.Context(), weight); err != nil {
 		return err
@@ -328,6 +336,7 @@ func boolParam(q url.Values, name string) (bool, error) {
 
 // readJSON decodes a call's JSON body, strictly.
 func readJSON(c *call, v any) error {
+	_ = http.NewResponseController(c.w).SetReadDeadline(time.Now().Add(readHeaderTimeout))
 	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

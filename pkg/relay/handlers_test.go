@@ -173,3 +173,30 @@ func TestHealth(t *testing.T) {
 		t.Errorf("a call while draining: %d %s, want 503 unavailable", status, code)
 	}
 }
+
+// TestReadyWhileLogMissing starts a relay for a log that does not exist
+// yet: it is ready (agents must reach it to create the log), and serves the
+// log once a client creates it.
+func TestReadyWhileLogMissing(t *testing.T) {
+	srv, hs := newTestServer(t, Config{Logs: []string{"fresh"}})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		status, _, body := doCall(t, hs, "GET", "/readyz", "", nil)
+		if status == 200 {
+			break
+		}
+		if sleep(ctx, 10*time.Millisecond) != nil {
+			t.Fatalf("never ready while the log is missing: %s", body)
+		}
+	}
+	if status, code, _ := doCall(t, hs, "GET", relaywire.Path("fresh", "latest"), testToken, nil); status != 404 || code != relaywire.CodeNotFound {
+		t.Fatalf("latest of the missing log: %d %s, want 404 not_found", status, code)
+	}
+	if status, _, body := doCall(t, hs, "POST", relaywire.Path("fresh", "open")+"?create=true", testToken, nil); status != 200 {
+		t.Fatalf("open with create: %d %s", status, body)
+	}
+	if err := srv.Ready(); err != nil {
+		t.Errorf("not ready once the log exists: %v", err)
+	}
+}

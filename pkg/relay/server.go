@@ -29,6 +29,10 @@ type Server struct {
 	mu     sync.Mutex
 	slots  map[string]*slot
 	closed bool
+	// missing notes the logs of cfg.Logs that the store says do not exist
+	// yet: an agent may create them through the relay, so the relay is
+	// ready meanwhile.
+	missing map[string]bool
 
 	drainOnce sync.Once
 	drain     chan struct{} // closed by Drain
@@ -51,7 +55,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, slots: map[string]*slot{},
+	s := &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, slots: map[string]*slot{}, missing: map[string]bool{},
 		drain: make(chan struct{}), inFlight: semaphore.NewWeighted(cfg.MaxInFlightBytes)}
 	for _, name := range cfg.Logs {
 		s.loops.Go(func() { s.openRequired(name) })
@@ -65,6 +69,9 @@ func (s *Server) openRequired(name string) {
 	pause := s.cfg.RetryInterval
 	for {
 		_, err := s.feed(s.ctx, name, false)
+		s.mu.Lock()
+		s.missing[name] = errors.Is(err, logstore.ErrNotFound)
+		s.mu.Unlock()
 		if err == nil || s.ctx.Err() != nil {
 			return
 		}
@@ -204,7 +211,7 @@ func (s *Server) Ready() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range s.cfg.Logs {
-		if sl := s.slots[name]; sl == nil || !isClosed(sl.ready) || sl.f == nil {
+		if sl := s.slots[name]; (sl == nil || !isClosed(sl.ready) || sl.f == nil) && !s.missing[name] {
 			return fmt.Errorf("log %q is not open yet", name)
 		}
 	}
