@@ -21,6 +21,7 @@ const (
 	DefaultRetryInterval    = 100 * time.Millisecond
 	DefaultMaxLogs          = 64
 	DefaultMaxInFlightBytes = 256 << 20
+	DefaultMaxStoreReads    = 8
 )
 
 // Opener opens the log name in the relay's store, creating it when create
@@ -62,6 +63,10 @@ type Config struct {
 	// MaxInFlightBytes bounds the append bodies held in memory at once;
 	// more wait.
 	MaxInFlightBytes int64
+	// MaxStoreReads bounds the page reads of one log in flight on the
+	// store at once, and so the database connections they take: readers
+	// of different pages beyond it wait their turn.
+	MaxStoreReads int
 	// Logger receives the relay's logs.
 	Logger logr.Logger
 }
@@ -88,6 +93,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxLogs <= 0 {
 		c.MaxLogs = DefaultMaxLogs
+	}
+	if c.MaxStoreReads <= 0 {
+		c.MaxStoreReads = DefaultMaxStoreReads
 	}
 	if c.MaxInFlightBytes <= 0 {
 		c.MaxInFlightBytes = DefaultMaxInFlightBytes

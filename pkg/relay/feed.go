@@ -35,6 +35,7 @@ type feed struct {
 	tailErr atomic.Pointer[string] // the tail loop's last error; nil while it works
 
 	cache *pageCache
+	reads chan struct{} // a slot per store read in flight
 	hb    *batcher
 	calls singleflight.Group // Latest and Horizon asked by many clients at once
 }
@@ -42,7 +43,7 @@ type feed struct {
 // newFeed starts serving the opened store until ctx ends.
 func newFeed(ctx context.Context, name string, store logstore.Store, cfg *Config, log logr.Logger) (*feed, error) {
 	f := &feed{name: name, store: store, id: store.ID(), cfg: cfg, log: log.WithValues("log", name),
-		cache: newPageCache(cfg.CacheBytes)}
+		cache: newPageCache(cfg.CacheBytes), reads: make(chan struct{}, cfg.MaxStoreReads)}
 	f.hb = newBatcher(store.Heartbeat, cfg.HeartbeatLinger)
 	if hb, ok := store.(logstore.HeartbeatBatcher); ok {
 		f.hb.writeAll = hb.Heartbeats
@@ -230,6 +231,12 @@ func (f *feed) read(ctx context.Context, key pageKey, known uint64) ([]byte, err
 
 // load reads a page from the store and encodes it.
 func (f *feed) load(ctx context.Context, key pageKey) ([]byte, uint64, error) {
+	select {
+	case f.reads <- struct{}{}:
+		defer func() { <-f.reads }()
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
 	var page []logstore.Update
 	var err error
 	if key.replay {

@@ -157,3 +157,52 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// slowStore holds each read for a moment and records how many run at once.
+type slowStore struct {
+	logstore.Store
+	now, peak *atomic.Int64
+}
+
+func (s slowStore) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	n := s.now.Add(1)
+	defer s.now.Add(-1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	time.Sleep(20 * time.Millisecond) // widens the window in which reads overlap
+	return s.Store.Read(ctx, after, maxOps)
+}
+
+// TestStoreReadsBounded reads many different pages at once through a relay
+// that allows two store reads at a time: no more run at once.
+func TestStoreReadsBounded(t *testing.T) {
+	var now, peak atomic.Int64
+	b := dirBacking(t)
+	slow := func(ctx context.Context, name string, create bool) (logstore.Store, error) {
+		s, err := b(ctx, name, create)
+		if err != nil {
+			return nil, err
+		}
+		return slowStore{Store: s, now: &now, peak: &peak}, nil
+	}
+	r := startRelay(t, slow, relay.Config{MaxStoreReads: 2})
+	w := openAt(t, relayURL(r), 0, logstore.Options{Name: "log", Create: true})
+	const readers = 20
+	for i := range readers {
+		if _, err := w.Append(t.Context(), []logstore.Op{logstore.Set(fmt.Appendf(nil, "k%d", i), nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range readers {
+		wg.Go(func() {
+			if _, err := w.Read(t.Context(), uint64(i), 1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if p := peak.Load(); p < 1 || p > 2 {
+		t.Errorf("%d store reads ran at once, want 1 or 2", p)
+	}
+}
