@@ -12,7 +12,9 @@
 // waiter) end together. Reads go through a cache of recent pages, bounded
 // in bytes: clients that read the same page (the same position and size)
 // share one store read, whether they ask at once (the later ones wait for
-// the first read) or one after the other (the page is kept). A kept page
+// the first read) or one after the other (the page is kept). At most
+// Config.MaxStoreReads page reads of a log run on the store at once, which
+// bounds the database connections a relay takes whatever its clients do. A kept page
 // answers a client only if it reflects the log at least as far as the
 // client knows it (the relay's latest id, and the id the client reports);
 // a page cut short by its size is final. The horizon is checked before the
