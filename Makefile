@@ -94,6 +94,25 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 bench: test-deps ## Run every benchmark against its peers and print the comparison tables.
 	$(TESTSERVERS) -servers=$(BENCH_SERVERS) -- bash hack/bench.sh
 
+##@ Packaging (the image, the Helm chart)
+
+IMG ?= ghcr.io/whycache/whycache:$(VERSION)
+CONTAINER_TOOL ?= $(shell command -v docker || command -v podman || command -v buildah)
+IMAGE_ROOTFS ?= $(CURDIR)/out/rootfs
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG (default ghcr.io/whycache/whycache:VERSION) with docker (BuildKit), podman or buildah (CONTAINER_TOOL).
+	@if [ -z "$(CONTAINER_TOOL)" ]; then echo "docker-build: no docker, podman or buildah found (set CONTAINER_TOOL); make image-rootfs builds the image's filesystem without one"; exit 1; fi
+	DOCKER_BUILDKIT=1 $(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+.PHONY: image-rootfs
+image-rootfs: ## Build the image's filesystem without a container engine into IMAGE_ROOTFS (out/rootfs) and IMAGE_ROOTFS.tar (hack/imagerootfs; test/image checks it).
+	$(GO) run ./hack/imagerootfs -out $(IMAGE_ROOTFS) -tar $(IMAGE_ROOTFS).tar -ldflags '$(LDFLAGS)'
+
+.PHONY: helm-lint
+helm-lint: ## helm lint --strict and helm template of charts/whycache with several value sets (helm built once by hack/tools.sh).
+	bash hack/helm-lint.sh
+
 ##@ Operator (API, CRDs, RBAC; controller-gen is pinned in go.mod's tool directive)
 
 CONTROLLER_GEN = $(GO) tool controller-gen
@@ -120,22 +139,3 @@ envtest-assets: ## Build (once) etcd and kube-apiserver for the envtest suites a
 .PHONY: test-operator
 test-operator: ## Run the operator's tests (envtest: a real kube-apiserver and etcd).
 	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./cmd/whycache-operator/... ./test/layering/...
-
-##@ Packaging (the image, the Helm chart)
-
-IMG ?= ghcr.io/whycache/whycache:$(VERSION)
-CONTAINER_TOOL ?= $(shell command -v docker || command -v podman || command -v buildah)
-IMAGE_ROOTFS ?= $(CURDIR)/out/rootfs
-
-.PHONY: docker-build
-docker-build: ## Build the image IMG (default ghcr.io/whycache/whycache:VERSION) with docker (BuildKit), podman or buildah (CONTAINER_TOOL).
-	@if [ -z "$(CONTAINER_TOOL)" ]; then echo "docker-build: no docker, podman or buildah found (set CONTAINER_TOOL); make image-rootfs builds the image's filesystem without one"; exit 1; fi
-	DOCKER_BUILDKIT=1 $(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t $(IMG) .
-
-.PHONY: image-rootfs
-image-rootfs: ## Build the image's filesystem without a container engine into IMAGE_ROOTFS (out/rootfs) and IMAGE_ROOTFS.tar (hack/imagerootfs; test/image checks it).
-	$(GO) run ./hack/imagerootfs -out $(IMAGE_ROOTFS) -tar $(IMAGE_ROOTFS).tar -ldflags '$(LDFLAGS)'
-
-.PHONY: helm-lint
-helm-lint: ## helm lint --strict and helm template of charts/whycache with several value sets (helm built once by hack/tools.sh).
-	bash hack/helm-lint.sh
