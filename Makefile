@@ -64,7 +64,7 @@ build: ## Build the binaries into bin/ (`make vet` compiles every other package)
 ##@ Test
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver and versitygw built once into a cache outside the repository (hack/tools.sh).
+test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver, kubectl, versitygw and helm built once into a cache outside the repository (hack/tools.sh).
 	bash hack/install-test-deps.sh
 	bash hack/tools.sh build etcd kube versitygw helm
 
@@ -122,9 +122,10 @@ generate: ## Generate the API's deepcopy methods (api/v1alpha1/zz_generated.deep
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRDs (config/crd/bases) and the manager's RBAC role (config/rbac/role.yaml) from the markers, and copy both into the Helm chart (hack/chartgen).
+manifests: ## Generate the CRDs (config/crd/bases), the manager's RBAC roles (config/rbac/role.yaml) and the pod webhook's configuration (config/webhook/manifests.yaml) from the markers, and copy the CRDs and RBAC rules into the Helm chart (hack/chartgen).
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... paths=./internal/webhook/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) webhook paths=./internal/webhook/... output:webhook:artifacts:config=config/webhook
 	$(GO) run ./hack/chartgen -config config -chart charts/whycache
 
 .PHONY: verify-generated
@@ -138,4 +139,4 @@ envtest-assets: ## Build (once) etcd and kube-apiserver for the envtest suites a
 
 .PHONY: test-operator
 test-operator: ## Run the operator's tests (envtest: a real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./cmd/whycache-operator/... ./test/layering/...
+	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./internal/webhook/... ./cmd/whycache-operator/... ./test/layering/...
