@@ -9,8 +9,10 @@
 ARG GO_VERSION=1.26
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
-ARG TARGETOS=linux
-ARG TARGETARCH=amd64
+# Set by BuildKit, podman and buildah for the platform being built (no
+# default here: a default would win over theirs in a multi-platform build).
+ARG TARGETOS
+ARG TARGETARCH
 # VERSION is what `whycache --version` prints; the Makefile passes
 # `git describe`, since .git is not part of the build context.
 ARG VERSION=dev
