@@ -163,8 +163,29 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Equal(built, rootfs) {
 		t.Errorf("the Dockerfile builds %v, the image rootfs holds %v", built, rootfs)
 	}
+	checkBuildFlags(t, d.stages[0].last("RUN"))
 	if want := goDirective(t); d.args["GO_VERSION"] != want {
 		t.Errorf("Dockerfile GO_VERSION=%s, go.mod says go %s", d.args["GO_VERSION"], want)
+	}
+}
+
+// checkBuildFlags checks the build stage's go build against what the
+// binaries need: static (CGO_ENABLED=0), reproducible paths, and the
+// version variable the Makefile's LDFLAGS set.
+func checkBuildFlags(t *testing.T, run string) {
+	t.Helper()
+	mk, err := os.ReadFile(repoPath(t, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^LDFLAGS\s*:?=.*(-X \S+=)`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("the Makefile sets no -X version flag in LDFLAGS")
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", string(m[1])} {
+		if !strings.Contains(run, want) {
+			t.Errorf("the Dockerfile's build lacks %q:\n%s", want, run)
+		}
 	}
 }
 
