@@ -1,0 +1,476 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/whycache/whycache/pkg/agentapi"
+)
+
+// kubelet plays the pod part of the kubelet of the fake nodes (kwok plays
+// the node part: the node's Ready condition and heartbeats).
+//
+// Every 250 ms it lists the pods bound to its nodes and:
+//   - starts a process for each new pod whose one container runs a binary it
+//     knows (the whycache image's whycache), with the pod's command,
+//     arguments and environment (Secrets, ConfigMaps and the downward API
+//     resolved), hostPath volumes mapped to the node's folder and emptyDir
+//     volumes to the pod's, and each container port mapped to a free port
+//     of 127.0.0.1 (see podspec_test.go); the paths and addresses in the
+//     arguments and environment are rewritten to match. A pod it cannot run
+//     (another image's command) stays Pending;
+//   - writes the pod's status through the status subresource, as a kubelet
+//     does: Running with the Ready condition from its own probe of the
+//     container's readinessProbe (an HTTP GET on the mapped port), and for
+//     a pod that must not restart, Succeeded or Failed when the process
+//     ends, with the termination message. The whycache commands write their
+//     result line to /dev/termination-log, which a process on this machine
+//     cannot have to itself: the kubelet takes the same line, which the
+//     commands also print, from the process's output, and falls back to the
+//     output's tail on an error (TerminationMessageFallbackToLogsOnError);
+//   - restarts a process of a restartPolicy Always pod that exits, counting
+//     the restarts;
+//   - on a pod's deletion, stops its process (SIGTERM, then SIGKILL after
+//     the grace period, at most 30 s) and then deletes the pod for good.
+//
+// Writing the status itself, rather than through kwok's pod stages, is
+// what keeps readiness honest: kwok's pod-ready stage would mark every pod
+// Ready at once. stopNode and startNode stop and restart every process of
+// a node, as a node that goes down and comes back.
+type kubelet struct {
+	t     *testing.T
+	c     client.Client
+	root  string            // per-node folders: root/<node>
+	bins  map[string]string // command name -> binary
+	probe *http.Client
+
+	mu    sync.Mutex
+	nodes map[string]*fakeNode
+	pods  map[types.UID]*podRun
+	ips   int
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// fakeNode is one node the kubelet runs pods for.
+type fakeNode struct {
+	name, root string
+	down       bool
+}
+
+// podRun is what the kubelet knows of one pod.
+type podRun struct {
+	uid        types.UID
+	key        client.ObjectKey
+	node       *fakeNode
+	dir        string // the pod's own folder
+	runnable   error  // why the pod cannot run, or nil
+	container  corev1.Container
+	spec       *processSpec
+	proc       *proc
+	started    time.Time
+	restarts   int32
+	ready      bool
+	finished   *corev1.ContainerStateTerminated
+	podIP      string
+	reported   string // the status last written, as statusKey
+	restartAt  time.Time
+	lastExit   *corev1.ContainerStateTerminated
+	alwaysRest bool
+}
+
+// processSpec is a container as a process on this machine.
+type processSpec struct {
+	path      string
+	args      []string
+	env       []string
+	ports     portMap
+	readyURL  string // "" without a readiness probe
+	logPath   string
+	graceSecs int64
+}
+
+func newKubelet(t *testing.T, c client.Client, root string, bins map[string]string) *kubelet {
+	k := &kubelet{t: t, c: c, root: root, bins: bins, nodes: map[string]*fakeNode{}, pods: map[types.UID]*podRun{},
+		probe: &http.Client{Timeout: 2 * time.Second}, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.stop = cancel
+	go k.loop(ctx)
+	t.Cleanup(k.shutdown)
+	return k
+}
+
+// addNode makes the kubelet run the pods bound to the node.
+func (k *kubelet) addNode(name string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := &fakeNode{name: name, root: filepath.Join(k.root, name)}
+	k.nodes[name] = n
+	return n.root
+}
+
+// nodeRoot is the folder that stands for the node's root directory.
+func (k *kubelet) nodeRoot(name string) string { return filepath.Join(k.root, name) }
+
+// stopNode stops every process of the node, as a node that goes down, and
+// keeps them stopped until startNode.
+func (k *kubelet) stopNode(name string) {
+	k.mu.Lock()
+	k.nodes[name].down = true
+	k.mu.Unlock()
+	waitFor(k.t, "the processes of "+name+" to stop", time.Minute, func() error {
+		if n := k.running(name); n > 0 {
+			return fmt.Errorf("%d processes still run", n)
+		}
+		return nil
+	})
+}
+
+// startNode lets the node's pods run again.
+func (k *kubelet) startNode(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.nodes[name].down = false
+}
+
+// running counts the processes that run for pods on the node.
+func (k *kubelet) running(node string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, r := range k.pods {
+		if r.node.name == node && r.proc != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (k *kubelet) shutdown() {
+	k.stop()
+	<-k.done
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range k.pods {
+		k.stopProcess(r, "TestEnded")
+	}
+}
+
+func (k *kubelet) loop(ctx context.Context) {
+	defer close(k.done)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := k.sync(ctx); err != nil && ctx.Err() == nil {
+			k.t.Logf("kubelet: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// sync brings the processes and statuses in line with the pods. It holds
+// the kubelet's lock throughout: the podRuns are its alone.
+func (k *kubelet) sync(ctx context.Context) error {
+	var pods corev1.PodList
+	if err := k.c.List(ctx, &pods); err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := map[types.UID]bool{}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		node := k.nodes[pod.Spec.NodeName]
+		if node == nil {
+			continue
+		}
+		seen[pod.UID] = true
+		if err := k.syncPod(ctx, pod, node); err != nil && ctx.Err() == nil {
+			k.t.Logf("kubelet: pod %s/%s: %v", pod.Namespace, pod.Name, err)
+		}
+	}
+	for uid, r := range k.pods {
+		if !seen[uid] {
+			k.stopProcess(r, "PodGone")
+			delete(k.pods, uid)
+		}
+	}
+	return nil
+}
+
+func (k *kubelet) syncPod(ctx context.Context, pod *corev1.Pod, node *fakeNode) error {
+	r := k.pods[pod.UID]
+	if r == nil {
+		k.ips++
+		r = &podRun{uid: pod.UID, key: client.ObjectKeyFromObject(pod), node: node,
+			dir: filepath.Join(node.root, "pods", pod.Namespace+"_"+pod.Name), podIP: fmt.Sprintf("10.244.%d.%d", k.ips/250, k.ips%250+2),
+			alwaysRest: pod.Spec.RestartPolicy == corev1.RestartPolicyAlways || pod.Spec.RestartPolicy == ""}
+		k.pods[pod.UID] = r
+		r.runnable = k.prepare(pod, r)
+		if r.runnable != nil {
+			k.t.Logf("kubelet: pod %s/%s on %s stays Pending: %v", pod.Namespace, pod.Name, node.name, r.runnable)
+		}
+	}
+	if pod.DeletionTimestamp != nil {
+		return k.finishDeletion(ctx, pod, r)
+	}
+	if r.runnable != nil {
+		return nil
+	}
+	k.runProcess(ctx, pod, r, node.down)
+	return k.writeStatus(ctx, pod, r)
+}
+
+// prepare works out the pod's process; an error says why it cannot run.
+func (k *kubelet) prepare(pod *corev1.Pod, r *podRun) error {
+	if len(pod.Spec.Containers) != 1 || len(pod.Spec.InitContainers) != 0 {
+		return fmt.Errorf("%d containers and %d init containers: only one container is %w",
+			len(pod.Spec.Containers), len(pod.Spec.InitContainers), errUnsupported)
+	}
+	c := pod.Spec.Containers[0]
+	r.container = c
+	if len(c.Command) == 0 {
+		return fmt.Errorf("container %s has no command: %w", c.Name, errUnsupported)
+	}
+	bin, ok := k.bins[filepath.Base(c.Command[0])]
+	if !ok {
+		return fmt.Errorf("the test runs no process for command %q", c.Command[0])
+	}
+	r.spec = &processSpec{path: bin, logPath: filepath.Join(r.node.root, "logs", pod.Namespace+"_"+pod.Name+"_"+c.Name+".log"),
+		graceSecs: 30}
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil && *g < 30 {
+		r.spec.graceSecs = *g
+	}
+	return nil
+}
+
+// resolve computes the process's arguments and environment; it runs at
+// each start, as Secrets may have changed.
+func (k *kubelet) resolve(ctx context.Context, pod *corev1.Pod, r *podRun) error {
+	c := &r.container
+	pod = pod.DeepCopy()
+	pod.Status.PodIP, pod.Status.HostIP = r.podIP, "10.0.0.1"
+	env, err := containerEnv(pod, c, apiSource{ctx: ctx, c: k.c})
+	if err != nil {
+		return err
+	}
+	paths, err := containerPaths(pod, c, r.node.root, r.dir)
+	if err != nil {
+		return err
+	}
+	if err := makeVolumes(pod, c, paths); err != nil {
+		return err
+	}
+	if r.spec.ports == nil {
+		r.spec.ports = portMap{}
+		for _, p := range c.Ports {
+			r.spec.ports[p.ContainerPort] = freePort(k.t)
+		}
+	}
+	defined := map[string]string{}
+	for i, kv := range env {
+		name, v, _ := strings.Cut(kv, "=")
+		v = r.spec.ports.rewrite(paths.rewrite(v))
+		env[i], defined[name] = name+"="+v, v
+	}
+	var args []string
+	for _, a := range append(c.Command[1:], c.Args...) {
+		args = append(args, r.spec.ports.rewrite(paths.rewrite(expandVars(a, defined))))
+	}
+	r.spec.args = args
+	r.spec.env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + r.dir}, env...)
+	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
+		port, err := probePort(c, r.spec.ports, p.HTTPGet)
+		if err != nil {
+			return err
+		}
+		r.spec.readyURL = fmt.Sprintf("http://127.0.0.1:%d%s", port, p.HTTPGet.Path)
+	}
+	return nil
+}
+
+// makeVolumes creates the folders of the container's mounts (a hostPath
+// DirectoryOrCreate, an emptyDir).
+func makeVolumes(pod *corev1.Pod, c *corev1.Container, paths pathMap) error {
+	for _, p := range paths {
+		if err := os.MkdirAll(p.outside, 0o755); err != nil {
+			return fmt.Errorf("volume for %s: %w", p.inside, err)
+		}
+	}
+	return nil
+}
+
+// runProcess starts, restarts or reaps the pod's process.
+func (k *kubelet) runProcess(ctx context.Context, pod *corev1.Pod, r *podRun, down bool) {
+	if r.proc != nil {
+		if down {
+			k.stopProcess(r, "NodeStopped")
+			return
+		}
+		done, _ := r.proc.exited()
+		if !done {
+			r.ready = r.spec.readyURL == "" || httpOK(ctx, k.probe, r.spec.readyURL) == nil
+			return
+		}
+		r.lastExit = terminatedState(r, r.proc)
+		r.proc, r.ready = nil, false
+		if !r.alwaysRest {
+			r.finished = r.lastExit
+			k.t.Logf("kubelet: %s on %s exited %d", r.key, r.node.name, r.finished.ExitCode)
+			return
+		}
+		k.t.Logf("kubelet: %s on %s exited %d; restarting; log:\n%s", r.key, r.node.name, r.lastExit.ExitCode, fileTail(r.spec.logPath, 2000))
+		r.restarts++
+		r.restartAt = time.Now().Add(time.Second)
+	}
+	if r.finished != nil || down || time.Now().Before(r.restartAt) {
+		return
+	}
+	if err := k.resolve(ctx, pod, r); err != nil {
+		k.t.Logf("kubelet: %s: cannot start: %v", r.key, err)
+		r.restartAt = time.Now().Add(time.Second)
+		return
+	}
+	p, err := startProc(procSpec{name: r.key.String(), path: r.spec.path, args: r.spec.args, env: r.spec.env,
+		dir: r.dir, logPath: r.spec.logPath})
+	if err != nil {
+		k.t.Logf("kubelet: %s: %v", r.key, err)
+		r.restartAt = time.Now().Add(time.Second)
+		return
+	}
+	r.proc, r.started = p, time.Now()
+	k.t.Logf("kubelet: started %s on %s: %s %s", r.key, r.node.name, filepath.Base(r.spec.path), strings.Join(r.spec.args, " "))
+}
+
+// terminatedState describes an ended process as a container state, with
+// the termination message.
+func terminatedState(r *podRun, p *proc) *corev1.ContainerStateTerminated {
+	code := p.exitCode()
+	out := fileTail(r.spec.logPath, 1<<20)
+	msg := resultLine(out)
+	reason := "Completed"
+	if code != 0 {
+		reason = "Error"
+		if msg == "" && r.container.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+			msg = logTailLines(out, 80, 2048)
+		}
+	}
+	return &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, Message: msg,
+		StartedAt: metav1.NewTime(r.started), FinishedAt: metav1.Now(), ContainerID: containerID(p)}
+}
+
+// resultLine is the last whycache result line in a process's output.
+func resultLine(out string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], agentapi.ResultPrefix) {
+			return lines[i] + "\n"
+		}
+	}
+	return ""
+}
+
+// logTailLines is the kubelet's fallback message: the last lines of the
+// log, at most max bytes.
+func logTailLines(out string, lines, max int) string {
+	ls := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	s := strings.Join(ls, "\n")
+	if len(s) > max {
+		s = s[len(s)-max:]
+	}
+	return s
+}
+
+func containerID(p *proc) string { return fmt.Sprintf("e2e://%d", p.cmd.Process.Pid) }
+
+// stopProcess stops a pod's process (the caller holds the lock).
+func (k *kubelet) stopProcess(r *podRun, why string) {
+	p := r.proc
+	if p == nil {
+		return
+	}
+	if err := p.stop(time.Duration(r.spec.graceSecs) * time.Second); err != nil {
+		k.t.Logf("kubelet: %s (%s): %v; log:\n%s", r.key, why, err, fileTail(r.spec.logPath, 2000))
+	}
+	r.lastExit = terminatedState(r, p)
+	r.lastExit.Reason = why
+	r.proc, r.ready = nil, false
+	if r.alwaysRest {
+		r.restarts++
+	} else {
+		r.finished = r.lastExit
+	}
+	k.t.Logf("kubelet: stopped %s on %s (%s)", r.key, r.node.name, why)
+}
+
+// finishDeletion stops the process of a pod being deleted, then deletes
+// the pod for good.
+func (k *kubelet) finishDeletion(ctx context.Context, pod *corev1.Pod, r *podRun) error {
+	k.stopProcess(r, "Deleted")
+	err := k.c.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &r.uid})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete: %w", err)
+	}
+	return nil
+}
+
+// apiSource reads Secrets and ConfigMaps from the API server.
+type apiSource struct {
+	ctx context.Context
+	c   client.Client
+}
+
+func (s apiSource) secret(ns, name string) (map[string][]byte, error) {
+	var sec corev1.Secret
+	if err := s.c.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
+		return nil, err
+	}
+	return sec.Data, nil
+}
+
+func (s apiSource) configMap(ns, name string) (map[string]string, error) {
+	var cm corev1.ConfigMap
+	if err := s.c.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: name}, &cm); err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
+}
+
+// agentOn is the health URL and log of the agent process that runs on the
+// node (the container named agent), or an error while there is none.
+func (k *kubelet) agentOn(node string) (healthURL, logPath string, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range k.pods {
+		if r.node.name != node || r.proc == nil || r.container.Name != "agent" {
+			continue
+		}
+		port, err := probePort(&r.container, r.spec.ports, &corev1.HTTPGetAction{Port: intstr.FromString("health")})
+		if err != nil {
+			return "", "", err
+		}
+		return fmt.Sprintf("http://127.0.0.1:%d", port), r.spec.logPath, nil
+	}
+	return "", "", fmt.Errorf("no agent runs on %s", node)
+}
