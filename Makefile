@@ -11,6 +11,7 @@ BENCH_SERVERS ?= mariadb,postgres,redis,s3
 # Flags for the test run; `make test GOTESTFLAGS=-v` for verbose output.
 GOTESTFLAGS ?=
 TEST_TIMEOUT ?= 40m
+E2E_TIMEOUT ?= 20m
 # Length of each fuzz target's run in `make test` (FUZZTIME=5m make fuzz for longer).
 FUZZTIME ?= 10s
 # Number of kill -9 points in the crash tests (`make test-crash` raises it).
@@ -64,9 +65,9 @@ build: ## Build the binaries into bin/ (`make vet` compiles every other package)
 ##@ Test
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver and versitygw built once into a cache outside the repository (hack/tools.sh).
+test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, the Kubernetes binaries, versitygw, kwok and helm built once into a cache outside the repository (hack/tools.sh).
 	bash hack/install-test-deps.sh
-	bash hack/tools.sh build etcd kube versitygw
+	bash hack/tools.sh build etcd kube versitygw kwok helm
 
 .PHONY: test
 test: test-deps lint ## Run every test against real servers (see hack/test.sh), then a short fuzz run of every fuzz target.
@@ -74,6 +75,11 @@ test: test-deps lint ## Run every test against real servers (see hack/test.sh), 
 	CRASH_POINTS=$(CRASH_POINTS) TEST_TIMEOUT=$(TEST_TIMEOUT) GOTESTFLAGS='$(GOTESTFLAGS)' \
 		$(TESTSERVERS) -servers=$(TEST_SERVERS) -- bash hack/test.sh
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
+
+.PHONY: test-e2e
+test-e2e: test-deps ## The end-to-end test on a real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) with the operator installed and its agents and Jobs run as processes (test/cluster; a few minutes).
+	WHYCACHE_E2E_CLUSTER=1 $(TESTSERVERS) -servers=mariadb,s3 -- \
+		$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v $(GOTESTFLAGS) ./test/cluster/
 
 .PHONY: test-long
 test-long: test-deps ## The full-size runs: the SQL stores' ordering proof (16 writers x 10,000 updates, ~10 min) without -race.

@@ -1,11 +1,9 @@
 package cluster
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/whycache/whycache/internal/testserver"
 )
@@ -40,10 +38,10 @@ func TestCluster(t *testing.T) {
 		kl.addNode(n)
 	}
 	before := clusterScoped(t, cp)
-	_ = before
 
 	s := &scenario{t: t, cp: cp, kl: kl, ph: ph, s3: s3, storeURL: storeURL, dir: dir}
 	s.run(kustomizeInstall{})
+	checkLeftovers(t, cp, before)
 }
 
 // shortTempDir is a temporary folder with a short path: the agents' Unix
@@ -65,24 +63,4 @@ func shortTempDir(t *testing.T) string {
 		}
 	})
 	return dir
-}
-
-// scenario is one run of the steps against one installation.
-type scenario struct {
-	t        *testing.T
-	cp       *controlPlane
-	kl       *kubelet
-	ph       *phases
-	s3       testserver.S3Config
-	storeURL string
-	dir      string
-	mgr      *manager
-}
-
-func (s *scenario) run(inst installer) {
-	s.ph.begin("install")
-	inst.install(s.t, s.cp)
-	s.mgr = startManager(s.t, s.cp, filepath.Join(s.dir, "operator"))
-	_ = fmt.Sprint
-	_ = time.Second
 }

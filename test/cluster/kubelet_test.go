@@ -89,6 +89,7 @@ type podRun struct {
 	podIP      string
 	reported   string // the status last written, as statusKey
 	restartAt  time.Time
+	backoff    time.Duration
 	lastExit   *corev1.ContainerStateTerminated
 	alwaysRest bool
 }
@@ -127,8 +128,11 @@ func (k *kubelet) addNode(name string) string {
 func (k *kubelet) nodeRoot(name string) string { return filepath.Join(k.root, name) }
 
 // stopNode stops every process of the node, as a node that goes down, and
-// keeps them stopped until startNode.
+// keeps them stopped until startNode. The node is cordoned first, as the
+// node controller taints a node that stops reporting, so that no new pod
+// (a Job's) lands on it meanwhile.
 func (k *kubelet) stopNode(name string) {
+	k.setUnschedulable(name, true)
 	k.mu.Lock()
 	k.nodes[name].down = true
 	k.mu.Unlock()
@@ -143,8 +147,21 @@ func (k *kubelet) stopNode(name string) {
 // startNode lets the node's pods run again.
 func (k *kubelet) startNode(name string) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	k.nodes[name].down = false
+	k.mu.Unlock()
+	k.setUnschedulable(name, false)
+}
+
+func (k *kubelet) setUnschedulable(name string, v bool) {
+	var n corev1.Node
+	if err := k.c.Get(k.t.Context(), client.ObjectKey{Name: name}, &n); err != nil {
+		k.t.Fatal(err)
+	}
+	patch := client.MergeFrom(n.DeepCopy())
+	n.Spec.Unschedulable = v
+	if err := k.c.Patch(k.t.Context(), &n, patch); err != nil {
+		k.t.Fatalf("cordon %s: %v", name, err)
+	}
 }
 
 // running counts the processes that run for pods on the node.
@@ -276,7 +293,10 @@ func (k *kubelet) resolve(ctx context.Context, pod *corev1.Pod, r *podRun) error
 	if err != nil {
 		return err
 	}
-	if err := makeVolumes(pod, c, paths); err != nil {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return err
+	}
+	if err := makeVolumes(paths); err != nil {
 		return err
 	}
 	if r.spec.ports == nil {
@@ -309,7 +329,7 @@ func (k *kubelet) resolve(ctx context.Context, pod *corev1.Pod, r *podRun) error
 
 // makeVolumes creates the folders of the container's mounts (a hostPath
 // DirectoryOrCreate, an emptyDir).
-func makeVolumes(pod *corev1.Pod, c *corev1.Container, paths pathMap) error {
+func makeVolumes(paths pathMap) error {
 	for _, p := range paths {
 		if err := os.MkdirAll(p.outside, 0o755); err != nil {
 			return fmt.Errorf("volume for %s: %w", p.inside, err)
@@ -334,30 +354,42 @@ func (k *kubelet) runProcess(ctx context.Context, pod *corev1.Pod, r *podRun, do
 		r.proc, r.ready = nil, false
 		if !r.alwaysRest {
 			r.finished = r.lastExit
-			k.t.Logf("kubelet: %s on %s exited %d", r.key, r.node.name, r.finished.ExitCode)
+			if r.finished.ExitCode == 0 {
+				k.t.Logf("kubelet: %s on %s succeeded", r.key, r.node.name)
+			} else {
+				k.t.Logf("kubelet: %s on %s exited %d; log:\n%s", r.key, r.node.name, r.finished.ExitCode, fileTail(r.spec.logPath, 3000))
+			}
 			return
 		}
 		k.t.Logf("kubelet: %s on %s exited %d; restarting; log:\n%s", r.key, r.node.name, r.lastExit.ExitCode, fileTail(r.spec.logPath, 2000))
 		r.restarts++
-		r.restartAt = time.Now().Add(time.Second)
+		k.backOff(r)
 	}
 	if r.finished != nil || down || time.Now().Before(r.restartAt) {
 		return
 	}
 	if err := k.resolve(ctx, pod, r); err != nil {
 		k.t.Logf("kubelet: %s: cannot start: %v", r.key, err)
-		r.restartAt = time.Now().Add(time.Second)
+		k.backOff(r)
 		return
 	}
 	p, err := startProc(procSpec{name: r.key.String(), path: r.spec.path, args: r.spec.args, env: r.spec.env,
 		dir: r.dir, logPath: r.spec.logPath})
 	if err != nil {
 		k.t.Logf("kubelet: %s: %v", r.key, err)
-		r.restartAt = time.Now().Add(time.Second)
+		k.backOff(r)
 		return
 	}
+	r.backoff = 0
 	r.proc, r.started = p, time.Now()
 	k.t.Logf("kubelet: started %s on %s: %s %s", r.key, r.node.name, filepath.Base(r.spec.path), strings.Join(r.spec.args, " "))
+}
+
+// backOff delays the next start of the pod's process: 1 s, doubling up to
+// 10 s, as the kubelet's crash loop back-off does (in minutes).
+func (k *kubelet) backOff(r *podRun) {
+	r.backoff = min(max(2*r.backoff, time.Second), 10*time.Second)
+	r.restartAt = time.Now().Add(r.backoff)
 }
 
 // terminatedState describes an ended process as a container state, with

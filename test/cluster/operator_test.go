@@ -55,6 +55,7 @@ type manager struct {
 	proc       *proc
 	healthURL  string
 	kubeconfig string
+	stopped    bool
 }
 
 // startManager starts the manager with the container arguments of the
@@ -89,7 +90,11 @@ func startManager(t *testing.T, cp *controlPlane, dir string) *manager {
 	m := &manager{kubeconfig: filepath.Join(dir, "operator.kubeconfig")}
 	cp.writeKubeconfig(t, m.kubeconfig, "system:serviceaccount:"+operatorNamespace+":"+operatorSA,
 		[]string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"})
-	args = append(args, "--kubeconfig="+m.kubeconfig, "--leader-election-namespace="+operatorNamespace)
+	// Out of a pod, the manager cannot know its namespace. The status reads
+	// the log store every 5 s rather than 30, so that the steps that wait
+	// for it end sooner.
+	args = append(args, "--kubeconfig="+m.kubeconfig, "--leader-election-namespace="+operatorNamespace,
+		"--store-poll-interval=5s")
 	health := healthPort(c, ports)
 	if health == 0 {
 		t.Fatalf("the manager container has no port named health")
@@ -131,13 +136,21 @@ func healthPort(c *corev1.Container, ports portMap) int {
 	return 0
 }
 
-// stop stops the manager and checks that it exits cleanly.
+// stop stops the manager and checks that it ran until then and exits
+// cleanly.
 func (m *manager) stop(t *testing.T) {
-	if done, _ := m.proc.exited(); done {
+	if m.stopped {
+		return
+	}
+	m.stopped = true
+	if done, err := m.proc.exited(); done {
+		t.Errorf("the manager exited during the test: %v\n%s", err, m.proc.logTail(6000))
 		return
 	}
 	if err := m.proc.stop(40 * time.Second); err != nil {
-		t.Errorf("the manager did not stop cleanly: %v\n%s", err, m.proc.logTail(4000))
+		t.Errorf("the manager did not stop cleanly: %v\n%s", err, m.proc.logTail(6000))
+	} else if t.Failed() {
+		t.Logf("the manager's log:\n%s", m.proc.logTail(8000))
 	}
 }
 
@@ -158,4 +171,28 @@ func clusterScoped(t *testing.T, cp *controlPlane) map[string]bool {
 		set[o] = true
 	}
 	return set
+}
+
+// checkLeftovers checks that, after the uninstall, the only cluster-scoped
+// objects that were not there before are the CRDs (which helm keeps on
+// purpose) and the test's own namespace.
+func checkLeftovers(t *testing.T, cp *controlPlane, before map[string]bool) {
+	t.Helper()
+	allowed := map[string]bool{
+		"customresourcedefinition.apiextensions.k8s.io/" + crdName: true,
+		"namespace/" + appNamespace:                                true,
+	}
+	waitFor(t, "no cluster-scoped leftovers", time.Minute, func() error {
+		var left []string
+		for o := range clusterScoped(t, cp) {
+			if !before[o] && !allowed[o] {
+				left = append(left, o)
+			}
+		}
+		if len(left) > 0 {
+			slices.Sort(left)
+			return fmt.Errorf("left behind: %v", left)
+		}
+		return nil
+	})
 }
