@@ -354,18 +354,18 @@ func (s *scenario) waitAgentFromSnapshot(node string) {
 	t.Logf("%s: %s", node, grepLines(metrics, "whycache_agent_bootstraps_total", "whycache_agent_bootstrap_source_total"))
 }
 
-// waitHorizonAbove waits until a rewrite Job has raised the log's horizon
-// above id.
+// waitHorizonAbove waits until a rewrite Job has removed delete markers
+// above id and the log's horizon has risen past it.
 func (s *scenario) waitHorizonAbove(id uint64) {
 	waitFor(s.t, fmt.Sprintf("a rewrite that raises the horizon above %d", id), scheduleWait, func() error {
 		wi, err := s.instance()
 		if err != nil {
 			return err
 		}
-		if wi.Status.Horizon <= int64(id) || wi.Status.LastRewrite == nil {
-			return fmt.Errorf("horizon %d, last rewrite %+v", wi.Status.Horizon, wi.Status.LastRewrite)
-		}
 		r := wi.Status.LastRewrite
+		if r == nil || r.DeleteLimit <= int64(id) || wi.Status.Horizon <= int64(id) {
+			return fmt.Errorf("horizon %d, last rewrite %+v", wi.Status.Horizon, r)
+		}
 		s.t.Logf("rewrite Job %s: through %d, delete limit %d, %d rows removed, horizon %d (%s)",
 			r.JobName, r.Through, r.DeleteLimit, r.RowsRemoved, wi.Status.Horizon, r.Reason)
 		return nil
