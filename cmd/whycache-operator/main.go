@@ -27,6 +27,7 @@ func main() {
 	flag.DurationVar(&o.StoreTimeout, "store-timeout", controllers.DefaultStoreTimeout, "bound on one read of a log store")
 	enableWebhook := flag.Bool("enable-webhook", true, "serve the pod webhook that mounts instance directories into the pods labelled "+podinject.LabelInstance)
 	wo := podinject.Options{}
+	flag.StringVar(&wo.Host, "webhook-host", "", "address the pod webhook listens on (default: every address)")
 	flag.IntVar(&wo.Port, "webhook-port", 9443, "port of the pod webhook")
 	flag.StringVar(&wo.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the webhook's tls.crt and tls.key (reloaded when they change)")
 	certMode := flag.String("webhook-cert-mode", string(podinject.CertModeSelf), "self: the manager makes and renews the webhook certificate into --webhook-cert-secret and patches the caBundle; external: the certificate is mounted and its CA injected by something else (cert-manager)")

@@ -83,6 +83,13 @@ func startManager(t *testing.T, cp *controlPlane, dir string) *manager {
 		ports[p.ContainerPort] = freePort(t)
 	}
 	args := managerArgs(append(c.Command[1:], c.Args...), ports)
+	if i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "webhook-server" }); i >= 0 {
+		w := webhookSetup{port: ports[c.Ports[i].ContainerPort], certDir: filepath.Join(dir, "webhook-certs"),
+			secret:     flagValue(args, "webhook-cert-secret", "whycache-webhook-server-cert"),
+			configName: flagValue(args, "webhook-config-name", webhookConfigName)}
+		args = w.args(args)
+		w.prepare(t, cp)
+	}
 	env, err := containerEnv(pod, c, apiSource{ctx: t.Context(), c: cp.client})
 	if err != nil {
 		t.Fatalf("the manager's environment: %v", err)
@@ -195,4 +202,39 @@ func checkLeftovers(t *testing.T, cp *controlPlane, before map[string]bool) {
 		}
 		return nil
 	})
+}
+
+// helmInstall installs charts/whycache from the working tree with helm.
+type helmInstall struct{}
+
+// helmRelease is the release name.
+const helmRelease = "whycache"
+
+// helm runs helm against the control plane, with its caches in dir.
+func helm(t *testing.T, cp *controlPlane, args ...string) string {
+	t.Helper()
+	home := filepath.Join(cp.dir, "helm")
+	env := append(os.Environ(), "KUBECONFIG="+cp.kubeconfig, "HELM_CACHE_HOME="+home+"/cache",
+		"HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
+	out, err := runCmd(t.Context(), env, filepath.Join(toolDir(t, "helm"), "helm"), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (helmInstall) install(t *testing.T, cp *controlPlane) {
+	t.Helper()
+	// The namespace is the test's, not the release's: helm uninstall
+	// leaves a namespace it created behind.
+	cp.mustKubectl(t, "create", "namespace", operatorNamespace)
+	t.Log(helm(t, cp, "install", helmRelease, filepath.Join(repoRoot(t), "charts", "whycache"), "--namespace", operatorNamespace))
+	cp.mustKubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crdName)
+	cp.mustKubectl(t, "-n", operatorNamespace, "scale", "deployment/"+operatorDeployment, "--replicas=0")
+}
+
+func (helmInstall) uninstall(t *testing.T, cp *controlPlane) {
+	t.Helper()
+	t.Log(helm(t, cp, "uninstall", helmRelease, "--namespace", operatorNamespace, "--wait", "--timeout=2m"))
+	cp.mustKubectl(t, "delete", "namespace", operatorNamespace, "--wait=true", "--timeout=120s")
 }

@@ -33,6 +33,10 @@ type scenario struct {
 	storeURL string
 	dir      string
 	mgr      *manager
+	// label names the installation in the phases.
+	label string
+	// name is the instance's name.
+	name string
 	// want is what every node's file must hold in the end.
 	want map[string]string
 	// head is the newest update id the test wrote.
@@ -46,18 +50,10 @@ const (
 	readyWait    = 90 * time.Second
 )
 
-// run takes the steps, each a phase.
+// run takes every step, each a phase.
 func (s *scenario) run(inst installer) {
 	t := s.t
-	s.ph.begin("1 install")
-	inst.install(t, s.cp)
-	s.mgr = startManager(t, s.cp, filepath.Join(s.dir, "operator"))
-
-	s.ph.begin("2 instance and agents")
-	s.createInstance()
-	s.waitNodesReady(2)
-
-	s.ph.begin("3 write and read")
+	s.install(inst)
 	s.writeAndRead()
 	s.checkInjection()
 	// node-b goes down now, so that by the time a rewrite runs its
@@ -67,34 +63,65 @@ func (s *scenario) run(inst installer) {
 	away := s.appliedOn("node-b")
 	s.writeMore()
 
-	s.ph.begin("4 snapshot on schedule")
+	s.phase("4 snapshot on schedule")
 	s.waitSnapshot()
 
-	s.ph.begin("5 node joins from snapshot")
+	s.phase("5 node joins from snapshot")
 	s.cp.addNode(t, "node-c")
 	s.kl.addNode("node-c")
 	s.waitAgentFromSnapshot("node-c")
 	s.checkFile("node-c")
 
-	s.ph.begin("6 rewrite, node rebuilds")
+	s.phase("6 rewrite, node rebuilds")
 	s.waitHorizonAbove(away)
 	s.kl.startNode("node-b")
 	s.waitAgentFromSnapshot("node-b")
 	s.checkFile("node-b")
 	s.checkFile("node-a")
 
-	s.ph.begin("7 kubectl get")
-	s.waitPrinted()
+	s.phase("7 kubectl get")
+	s.waitPrinted("3/3")
+	s.uninstall(inst)
+}
 
-	s.ph.begin("8 delete and uninstall")
+// runShort takes the steps that do not wait for a schedule: the install,
+// an instance on two nodes, a write seen on both, the injection, the
+// status, the delete and the uninstall.
+func (s *scenario) runShort(inst installer) {
+	s.install(inst)
+	s.writeAndRead()
+	s.checkInjection()
+	s.phase("7 kubectl get")
+	s.waitPrinted("2/2")
+	s.uninstall(inst)
+}
+
+// phase starts the next phase, named after the installation.
+func (s *scenario) phase(name string) { s.ph.begin(s.label + ": " + name) }
+
+// install installs the operator, starts the manager, applies the instance
+// and waits for its agents on node-a and node-b.
+func (s *scenario) install(inst installer) {
+	s.phase("1 install")
+	inst.install(s.t, s.cp)
+	s.mgr = startManager(s.t, s.cp, filepath.Join(s.dir, "operator"))
+	s.phase("2 instance and agents")
+	s.createInstance()
+	s.waitNodesReady(2)
+	s.phase("3 write and read")
+}
+
+// uninstall deletes the instance, stops the manager and uninstalls.
+func (s *scenario) uninstall(inst installer) {
+	s.phase("8 delete and uninstall")
 	s.deleteInstance()
-	s.mgr.stop(t)
-	inst.uninstall(t, s.cp)
+	s.mgr.stop(s.t)
+	inst.uninstall(s.t, s.cp)
 }
 
 // instanceDir is the instance's folder on a node.
 func (s *scenario) instanceDir(node string) string {
-	return filepath.Join(s.kl.nodeRoot(node), "var", "lib", "whycache", appNamespace, instanceName)
+	return filepath.Join(s.kl.nodeRoot(node), "var", "lib", "whycache", appNamespace, s.name)
 }
 
 // createInstance applies the Secrets and the WhycacheInstance with kubectl.
@@ -149,8 +176,8 @@ spec:
     nodeGoneAfter: 1m
   agent:
     maxLag: 30s
-`, appNamespace, instanceName, s.storeURL, s.s3.AccessKey, s.s3.SecretKey, s.s3.Bucket, s.s3Prefix, s.s3.Region, s.s3.Endpoint)
-	path := filepath.Join(s.dir, "instance.yaml")
+`, appNamespace, s.name, s.storeURL, s.s3.AccessKey, s.s3.SecretKey, s.s3.Bucket, s.s3Prefix, s.s3.Region, s.s3.Endpoint)
+	path := filepath.Join(s.dir, s.name+".yaml")
 	if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +187,7 @@ spec:
 // instance reads the WhycacheInstance.
 func (s *scenario) instance() (*whycachev1.WhycacheInstance, error) {
 	var wi whycachev1.WhycacheInstance
-	err := s.cp.client.Get(s.t.Context(), client.ObjectKey{Namespace: appNamespace, Name: instanceName}, &wi)
+	err := s.cp.client.Get(s.t.Context(), client.ObjectKey{Namespace: appNamespace, Name: s.name}, &wi)
 	return &wi, err
 }
 
@@ -294,7 +321,7 @@ func (s *scenario) waitSnapshot() {
 	if err := s.cp.client.Get(t.Context(), client.ObjectKey{Namespace: appNamespace, Name: run.JobName}, &job); err != nil {
 		t.Fatalf("the snapshot Job %s: %v", run.JobName, err)
 	}
-	if owner := metav1.GetControllerOf(&job); owner == nil || owner.Kind != "WhycacheInstance" || owner.Name != instanceName {
+	if owner := metav1.GetControllerOf(&job); owner == nil || owner.Kind != "WhycacheInstance" || owner.Name != s.name {
 		t.Fatalf("the snapshot Job %s is not owned by the instance: %v", job.Name, job.OwnerReferences)
 	}
 	t.Logf("snapshot Job %s (scheduled %s): update %d, object %s, %d bytes", job.Name,
@@ -373,13 +400,13 @@ func (s *scenario) waitHorizonAbove(id uint64) {
 }
 
 // waitPrinted waits until kubectl get shows the instance Ready, with the
-// newest update id and all three nodes.
-func (s *scenario) waitPrinted() {
+// newest update id and nodes ("3/3") ready.
+func (s *scenario) waitPrinted(nodes string) {
 	t := s.t
 	var out string
-	waitFor(t, "kubectl get whycacheinstances to show Ready, the latest id and 3/3", readyWait, func() error {
+	waitFor(t, "kubectl get whycacheinstances to show Ready, the latest id and "+nodes, readyWait, func() error {
 		var err error
-		out, err = s.cp.kubectl(t, "-n", appNamespace, "get", "whycacheinstances")
+		out, err = s.cp.kubectl(t, "-n", appNamespace, "get", "whycacheinstance", s.name)
 		if err != nil {
 			return err
 		}
@@ -388,8 +415,8 @@ func (s *scenario) waitPrinted() {
 			return fmt.Errorf("output:\n%s", out)
 		}
 		f := strings.Fields(lines[1])
-		if len(f) < 4 || f[0] != instanceName || f[1] != "True" || f[2] != fmt.Sprint(s.head) || f[3] != "3/3" {
-			return fmt.Errorf("want %s True %d 3/3; output:\n%s", instanceName, s.head, out)
+		if len(f) < 4 || f[0] != s.name || f[1] != "True" || f[2] != fmt.Sprint(s.head) || f[3] != nodes {
+			return fmt.Errorf("want %s True %d %s; output:\n%s", s.name, s.head, nodes, out)
 		}
 		return nil
 	})
@@ -400,8 +427,8 @@ func (s *scenario) waitPrinted() {
 // pods and processes are gone.
 func (s *scenario) deleteInstance() {
 	t := s.t
-	s.cp.mustKubectl(t, "-n", appNamespace, "delete", "whycacheinstance", instanceName, "--wait=true", "--timeout=60s")
-	sel := client.MatchingLabels{"app.kubernetes.io/instance": instanceName}
+	s.cp.mustKubectl(t, "-n", appNamespace, "delete", "whycacheinstance", s.name, "--wait=true", "--timeout=60s")
+	sel := client.MatchingLabels{"app.kubernetes.io/instance": s.name}
 	waitFor(t, "the instance's children to go", readyWait, func() error {
 		var left []string
 		for _, list := range []client.ObjectList{&batchv1.JobList{}, &corev1.PodList{}, &appsDaemonSetList{}} {

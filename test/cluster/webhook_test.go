@@ -1,14 +1,28 @@
 package cluster
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
 
 // The webhook's names (see CONTRACT.md and docs).
@@ -20,37 +34,27 @@ const (
 
 // checkInjection creates an application pod that asks for the instance's
 // directory and checks, in the pod as the API server stored it, that the
-// webhook added the read-only hostPath volume, the mount and WHYCACHE_DIR.
+// webhook added the read-only hostPath volume, the mount, WHYCACHE_DIR and
+// the init container that waits for the node's agent.
 func (s *scenario) checkInjection() {
 	t := s.t
-	var wh admissionv1.MutatingWebhookConfiguration
-	err := s.cp.client.Get(t.Context(), client.ObjectKey{Name: webhookConfigName}, &wh)
-	hasWebhook := err == nil
-	if apierrors.IsNotFound(err) {
-		// The installation has no webhook yet; the pod is still created,
-		// and must be left alone.
-		t.Logf("no %s installed: the injection is not checked", webhookConfigName)
-	} else if err != nil {
-		t.Fatal(err)
-	}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "reader", Namespace: appNamespace,
-			Labels: map[string]string{labelInstanceRef: instanceName}},
+		ObjectMeta: metav1.ObjectMeta{Name: s.name + "-reader", Namespace: appNamespace,
+			Labels:      map[string]string{labelInstanceRef: s.name},
+			Annotations: map[string]string{"whycache.io/wait-ready": "true"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1", Command: []string{"app"}}}},
 	}
 	if err := s.cp.client.Create(t.Context(), pod); err != nil {
 		t.Fatalf("create the application pod: %v", err)
 	}
-	if hasWebhook {
-		if err := injected(pod, instanceDirOnHost()); err != nil {
-			t.Fatalf("the stored application pod: %v\n%+v", err, pod.Spec)
-		}
-		t.Logf("the webhook injected the read-only %s mount of %s into the application pod", injectedMountPath, instanceDirOnHost())
+	// The pod Create returns is the pod as the API server stored it,
+	// after the admission webhooks.
+	onHost := "/var/lib/whycache/" + appNamespace + "/" + s.name
+	if err := injected(pod, onHost); err != nil {
+		t.Fatalf("the stored application pod: %v\n%+v", err, pod.Spec)
 	}
+	t.Logf("the webhook injected the read-only %s mount of %s into the application pod", injectedMountPath, onHost)
 }
-
-// instanceDirOnHost is the instance's directory on a (real) node.
-func instanceDirOnHost() string { return "/var/lib/whycache/" + appNamespace + "/" + instanceName }
 
 // injected checks what the webhook must have added to the pod.
 func injected(pod *corev1.Pod, hostDir string) error {
@@ -61,7 +65,10 @@ func injected(pod *corev1.Pod, hostDir string) error {
 		return fmt.Errorf("no hostPath volume of %s", hostDir)
 	}
 	vol := pod.Spec.Volumes[i].Name
-	for _, c := range pod.Spec.Containers {
+	if len(pod.Spec.InitContainers) == 0 || pod.Spec.InitContainers[0].Name != "whycache-wait-ready" {
+		return fmt.Errorf("no first init container whycache-wait-ready (the pod asks for it)")
+	}
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		j := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == vol })
 		if j < 0 {
 			return fmt.Errorf("container %s does not mount volume %s", c.Name, vol)
@@ -74,4 +81,138 @@ func injected(pod *corev1.Pod, hostDir string) error {
 		}
 	}
 	return nil
+}
+
+// webhookSetup is what the cluster does around the manager's webhook that
+// the test must do itself here: the test plays cert-manager (a CA and a
+// serving certificate in the webhook's Secret, the CA in the webhook
+// configuration's caBundle) and the kubelet (the Secret mounted as the
+// certificate directory). The manager runs in the external certificate
+// mode: the self mode's certificate names only the Service, which the API
+// server cannot reach here (no cluster DNS, no kube-proxy), so the
+// configuration points the API server at https://127.0.0.1:PORT instead,
+// and the test's certificate names that address too.
+type webhookSetup struct {
+	port       int
+	certDir    string
+	secret     string
+	configName string
+}
+
+// webhookArgs rewrites the Deployment's webhook flags for a local process.
+func (w webhookSetup) args(in []string) []string {
+	out := setFlag(in, "webhook-port", strconv.Itoa(w.port))
+	out = setFlag(out, "webhook-host", "127.0.0.1")
+	out = setFlag(out, "webhook-cert-dir", w.certDir)
+	return setFlag(out, "webhook-cert-mode", "external")
+}
+
+// setFlag sets --name=value in args, replacing the flag when it is there.
+func setFlag(args []string, name, value string) []string {
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "--"+name || strings.HasPrefix(a, "--"+name+"=") {
+			out[i] = "--" + name + "=" + value
+			return out
+		}
+	}
+	return append(out, "--"+name+"="+value)
+}
+
+// flagValue is the value of --name=value in args, or def.
+func flagValue(args []string, name, def string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v
+		}
+	}
+	return def
+}
+
+// prepare issues the certificate into the Secret, mounts it and points
+// the webhook configuration at the local port.
+func (w webhookSetup) prepare(t *testing.T, cp *controlPlane) {
+	t.Helper()
+	ca, crt, key := issueCertificate(t, []string{
+		"whycache-webhook-service", "whycache-webhook-service." + operatorNamespace,
+		"whycache-webhook-service." + operatorNamespace + ".svc",
+	}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	sec := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: w.secret}}
+	key0 := client.ObjectKeyFromObject(&sec)
+	if _, err := controllerutil.CreateOrUpdate(t.Context(), cp.client, &sec, func() error {
+		sec.Type = corev1.SecretTypeTLS
+		sec.Data = map[string][]byte{"ca.crt": ca, "tls.crt": crt, "tls.key": key}
+		return nil
+	}); err != nil {
+		t.Fatalf("write the webhook's certificate Secret: %v", err)
+	}
+	// The kubelet's part: the Secret's keys as files.
+	if err := cp.client.Get(t.Context(), key0, &sec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(w.certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range sec.Data {
+		if err := os.WriteFile(filepath.Join(w.certDir, k), v, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wh admissionv1.MutatingWebhookConfiguration
+	if err := cp.client.Get(t.Context(), client.ObjectKey{Name: w.configName}, &wh); err != nil {
+		t.Fatalf("the webhook configuration: %v", err)
+	}
+	patch := client.MergeFrom(wh.DeepCopy())
+	for i := range wh.Webhooks {
+		cc := &wh.Webhooks[i].ClientConfig
+		path := "/"
+		if cc.Service != nil && cc.Service.Path != nil {
+			path = *cc.Service.Path
+		}
+		url := fmt.Sprintf("https://127.0.0.1:%d%s", w.port, path)
+		*cc = admissionv1.WebhookClientConfig{URL: &url, CABundle: ca}
+	}
+	if err := cp.client.Patch(t.Context(), &wh, patch); err != nil {
+		t.Fatalf("point the webhook configuration at the manager: %v", err)
+	}
+}
+
+// issueCertificate makes a CA and a serving certificate for the names and
+// addresses it signs, PEM-encoded.
+func issueCertificate(t *testing.T, dns []string, ips []net.IP) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "whycache-e2e-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dns[0]},
+		DNSNames: dns, IPAddresses: ips, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
