@@ -51,12 +51,15 @@ func TestCluster(t *testing.T) {
 		// Until the chart is in the tree, kustomize takes every step.
 		t.Logf("no charts/whycache (%v): every step runs on the kustomize installation", err)
 		newScenario("kustomize", instanceName).run(kustomizeInstall{})
+		ph.begin("kustomize: 9 leftovers")
 		checkLeftovers(t, cp, before)
 		return
 	}
 	newScenario("kustomize", "flags").runShort(kustomizeInstall{})
+	ph.begin("kustomize: 9 leftovers")
 	checkLeftovers(t, cp, before)
 	newScenario("helm", instanceName).run(helmInstall{})
+	ph.begin("helm: 9 leftovers")
 	checkLeftovers(t, cp, before)
 }
 

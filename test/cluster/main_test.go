@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -114,18 +113,11 @@ func (p *phases) end() {
 		return
 	}
 	d := time.Since(p.start).Round(10 * time.Millisecond)
-	line := fmt.Sprintf("%-28s %8s", p.name, d)
+	line := fmt.Sprintf("%-36s %8s", p.name, d)
 	if p.t.Failed() {
 		line += " (failed)"
 	}
 	p.done = append(p.done, line)
 	p.t.Logf("=== phase %s took %s", p.name, d)
 	p.name = ""
-}
-
-// timeoutCtx is a context for one call.
-func timeoutCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
 }

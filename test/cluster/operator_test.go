@@ -181,12 +181,14 @@ func clusterScoped(t *testing.T, cp *controlPlane) map[string]bool {
 }
 
 // checkLeftovers checks that, after the uninstall, the only cluster-scoped
-// objects that were not there before are the CRDs (which helm keeps on
-// purpose) and the test's own namespace.
+// objects that were not there before are the CRD (which helm keeps on
+// purpose, with the APIService the API server registers for it) and the
+// test's own namespace.
 func checkLeftovers(t *testing.T, cp *controlPlane, before map[string]bool) {
 	t.Helper()
 	allowed := map[string]bool{
 		"customresourcedefinition.apiextensions.k8s.io/" + crdName: true,
+		"apiservice.apiregistration.k8s.io/v1alpha1.whycache.io":   true,
 		"namespace/" + appNamespace:                                true,
 	}
 	waitFor(t, "no cluster-scoped leftovers", time.Minute, func() error {

@@ -99,12 +99,6 @@ func (p *proc) stop(grace time.Duration) error {
 	return p.err
 }
 
-// kill kills the process group at once.
-func (p *proc) kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
 // logTail is the end of the process's log, for failure messages.
 func (p *proc) logTail(n int) string { return fileTail(p.logPath, n) }
 

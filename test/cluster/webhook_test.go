@@ -140,7 +140,6 @@ func (w webhookSetup) prepare(t *testing.T, cp *controlPlane) {
 	sec := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: w.secret}}
 	key0 := client.ObjectKeyFromObject(&sec)
 	if _, err := controllerutil.CreateOrUpdate(t.Context(), cp.client, &sec, func() error {
-		sec.Type = corev1.SecretTypeTLS
 		sec.Data = map[string][]byte{"ca.crt": ca, "tls.crt": crt, "tls.key": key}
 		return nil
 	}); err != nil {
