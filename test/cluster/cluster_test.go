@@ -47,14 +47,6 @@ func TestCluster(t *testing.T) {
 		return &scenario{t: t, cp: cp, kl: kl, ph: ph, s3: s3, dir: filepath.Join(dir, label), label: label, name: name,
 			storeURL: "mysql:" + testserver.MySQLDatabase(t)}
 	}
-	if _, err := os.Stat(filepath.Join(repoRoot(t), "charts", "whycache", "Chart.yaml")); err != nil {
-		// Until the chart is in the tree, kustomize takes every step.
-		t.Logf("no charts/whycache (%v): every step runs on the kustomize installation", err)
-		newScenario("kustomize", instanceName).run(kustomizeInstall{})
-		ph.begin("kustomize: 9 leftovers")
-		checkLeftovers(t, cp, before)
-		return
-	}
 	newScenario("kustomize", "flags").runShort(kustomizeInstall{})
 	ph.begin("kustomize: 9 leftovers")
 	checkLeftovers(t, cp, before)
