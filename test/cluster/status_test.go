@@ -76,7 +76,7 @@ func podStatus(pod *corev1.Pod, r *podRun, now time.Time) corev1.PodStatus {
 		}
 	case r.proc != nil:
 		cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(r.started)}}
-		cs.ContainerID = containerID(r.proc)
+		cs.ContainerID = r.containerID
 	default:
 		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
 		if r.lastExit != nil {
