@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -35,6 +36,14 @@ func main() {
 	flag.StringVar(&wo.SecretNamespace, "webhook-cert-secret-namespace", podinject.PodNamespace(), "namespace of --webhook-cert-secret and --webhook-service-name (default: $POD_NAMESPACE, else the pod's)")
 	flag.StringVar(&wo.ConfigName, "webhook-config-name", "whycache-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle the self mode keeps")
 	flag.StringVar(&wo.ServiceName, "webhook-service-name", "whycache-webhook-service", "Service of the webhook (the self-made certificate's DNS names)")
+	flag.Func("webhook-extra-dns-names", "more DNS names for the self-made certificate, comma-separated (for an API server that calls the webhook by a URL rather than through the Service)", func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				wo.ExtraDNSNames = append(wo.ExtraDNSNames, n)
+			}
+		}
+		return nil
+	})
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -61,8 +61,10 @@ type manager struct {
 // startManager starts the manager with the container arguments of the
 // installed Deployment (addresses moved to free ports of 127.0.0.1), as
 // the Deployment's ServiceAccount: its kubeconfig impersonates that
-// account, so every request passes the installed RBAC rules.
-func startManager(t *testing.T, cp *controlPlane, dir string) *manager {
+// account, so every request passes the installed RBAC rules. Its webhook
+// is set up for the API server to call (see webhookSetup), with the
+// manager's own certificates when selfCerts is true, else the test's.
+func startManager(t *testing.T, cp *controlPlane, dir string, selfCerts bool) *manager {
 	t.Helper()
 	var dep appsv1.Deployment
 	if err := cp.client.Get(t.Context(), client.ObjectKey{Namespace: operatorNamespace, Name: operatorDeployment}, &dep); err != nil {
@@ -83,13 +85,16 @@ func startManager(t *testing.T, cp *controlPlane, dir string) *manager {
 		ports[p.ContainerPort] = freePort(t)
 	}
 	args := managerArgs(append(c.Command[1:], c.Args...), ports)
-	if i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "webhook-server" }); i >= 0 {
-		w := webhookSetup{port: ports[c.Ports[i].ContainerPort], certDir: filepath.Join(dir, "webhook-certs"),
-			secret:     flagValue(args, "webhook-cert-secret", "whycache-webhook-server-cert"),
-			configName: flagValue(args, "webhook-config-name", webhookConfigName)}
-		args = w.args(args)
-		w.prepare(t, cp)
+	i = slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "webhook-server" })
+	if i < 0 {
+		t.Fatalf("the manager container has no port named webhook-server")
 	}
+	w := webhookSetup{self: selfCerts, port: ports[c.Ports[i].ContainerPort], certDir: filepath.Join(dir, "webhook-certs"),
+		secret:     flagValue(args, "webhook-cert-secret", "whycache-webhook-server-cert"),
+		configName: flagValue(args, "webhook-config-name", webhookConfigName)}
+	args = w.args(t, args)
+	w.prepare(t, cp)
+
 	env, err := containerEnv(pod, c, apiSource{ctx: t.Context(), c: cp.client})
 	if err != nil {
 		t.Fatalf("the manager's environment: %v", err)

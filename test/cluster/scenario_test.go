@@ -35,6 +35,9 @@ type scenario struct {
 	mgr      *manager
 	// label names the installation in the phases.
 	label string
+	// selfCerts runs the webhook with the manager's own certificates;
+	// otherwise the test plays cert-manager (see webhookSetup).
+	selfCerts bool
 	// name is the instance's name.
 	name string
 	// want is what every node's file must hold in the end.
@@ -104,7 +107,7 @@ func (s *scenario) phase(name string) { s.ph.begin(s.label + ": " + name) }
 func (s *scenario) install(inst installer) {
 	s.phase("1 install")
 	inst.install(s.t, s.cp)
-	s.mgr = startManager(s.t, s.cp, filepath.Join(s.dir, "operator"))
+	s.mgr = startManager(s.t, s.cp, filepath.Join(s.dir, "operator"), s.selfCerts)
 	s.phase("2 instance and agents")
 	s.createInstance()
 	s.waitNodesReady(2)

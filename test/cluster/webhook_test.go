@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +23,7 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
@@ -84,26 +87,40 @@ func injected(pod *corev1.Pod, hostDir string) error {
 }
 
 // webhookSetup is what the cluster does around the manager's webhook that
-// the test must do itself here: the test plays cert-manager (a CA and a
-// serving certificate in the webhook's Secret, the CA in the webhook
-// configuration's caBundle) and the kubelet (the Secret mounted as the
-// certificate directory). The manager runs in the external certificate
-// mode: the self mode's certificate names only the Service, which the API
-// server cannot reach here (no cluster DNS, no kube-proxy), so the
-// configuration points the API server at https://127.0.0.1:PORT instead,
-// and the test's certificate names that address too.
+// the test must do itself here. The API server cannot reach the webhook's
+// Service (no cluster DNS, no kube-proxy), so the webhook configuration
+// points it at the manager's port on this machine instead, by a name its
+// certificate holds, and the test plays the kubelet that mounts the
+// certificate's Secret into the manager's certificate directory. Then:
+//
+//   - self (the default mode of config/default and the chart): the manager
+//     makes the certificate (with localhost among its names, through
+//     --webhook-extra-dns-names), writes it into the Secret and the CA
+//     into the configuration's caBundle; the configuration's URL is
+//     https://localhost:PORT;
+//   - external: the test plays cert-manager, issuing a certificate for the
+//     Service's names and 127.0.0.1 into the Secret and putting its CA in
+//     the caBundle; the URL is https://127.0.0.1:PORT.
 type webhookSetup struct {
+	self       bool
 	port       int
 	certDir    string
 	secret     string
 	configName string
 }
 
-// webhookArgs rewrites the Deployment's webhook flags for a local process.
-func (w webhookSetup) args(in []string) []string {
+// args rewrites the Deployment's webhook flags for a local process.
+func (w webhookSetup) args(t *testing.T, in []string) []string {
+	t.Helper()
+	if mode := flagValue(in, "webhook-cert-mode", "self"); mode != "self" {
+		t.Fatalf("the installation's webhook certificate mode is %q, want self (the default)", mode)
+	}
 	out := setFlag(in, "webhook-port", strconv.Itoa(w.port))
 	out = setFlag(out, "webhook-host", "127.0.0.1")
 	out = setFlag(out, "webhook-cert-dir", w.certDir)
+	if w.self {
+		return setFlag(out, "webhook-extra-dns-names", "localhost")
+	}
 	return setFlag(out, "webhook-cert-mode", "external")
 }
 
@@ -129,51 +146,106 @@ func flagValue(args []string, name, def string) string {
 	return def
 }
 
-// prepare issues the certificate into the Secret, mounts it and points
-// the webhook configuration at the local port.
+// prepare issues the certificate (external mode), mounts the Secret and
+// points the webhook configuration at the manager's port.
 func (w webhookSetup) prepare(t *testing.T, cp *controlPlane) {
 	t.Helper()
-	ca, crt, key := issueCertificate(t, []string{
-		"whycache-webhook-service", "whycache-webhook-service." + operatorNamespace,
-		"whycache-webhook-service." + operatorNamespace + ".svc",
-	}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	sec := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: w.secret}}
-	key0 := client.ObjectKeyFromObject(&sec)
-	if _, err := controllerutil.CreateOrUpdate(t.Context(), cp.client, &sec, func() error {
-		sec.Data = map[string][]byte{"ca.crt": ca, "tls.crt": crt, "tls.key": key}
-		return nil
-	}); err != nil {
-		t.Fatalf("write the webhook's certificate Secret: %v", err)
-	}
-	// The kubelet's part: the Secret's keys as files.
-	if err := cp.client.Get(t.Context(), key0, &sec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(w.certDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range sec.Data {
-		if err := os.WriteFile(filepath.Join(w.certDir, k), v, 0o600); err != nil {
-			t.Fatal(err)
+	secret := client.ObjectKey{Namespace: operatorNamespace, Name: w.secret}
+	host := "localhost"
+	var ca []byte
+	if !w.self {
+		host = "127.0.0.1"
+		var crt, key []byte
+		ca, crt, key = issueCertificate(t, []string{
+			"whycache-webhook-service", "whycache-webhook-service." + operatorNamespace,
+			"whycache-webhook-service." + operatorNamespace + ".svc",
+		}, []net.IP{net.IPv4(127, 0, 0, 1)})
+		sec := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: secret.Namespace, Name: secret.Name}}
+		if _, err := controllerutil.CreateOrUpdate(t.Context(), cp.client, &sec, func() error {
+			sec.Data = map[string][]byte{"ca.crt": ca, "tls.crt": crt, "tls.key": key}
+			return nil
+		}); err != nil {
+			t.Fatalf("write the webhook's certificate Secret: %v", err)
 		}
 	}
-	var wh admissionv1.MutatingWebhookConfiguration
-	if err := cp.client.Get(t.Context(), client.ObjectKey{Name: w.configName}, &wh); err != nil {
-		t.Fatalf("the webhook configuration: %v", err)
+	mountSecret(t, cp.client, secret, w.certDir)
+	url := fmt.Sprintf("https://%s:%d", host, w.port)
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		return pointWebhook(t.Context(), cp.client, w.configName, url, ca)
+	}); err != nil {
+		t.Fatalf("point the webhook configuration at the manager: %v", err)
 	}
-	patch := client.MergeFrom(wh.DeepCopy())
+}
+
+// pointWebhook sets the URL of every webhook of the configuration (with
+// the path its Service reference had) and, when ca is not nil, its
+// caBundle; otherwise the caBundle stays (the manager keeps it).
+func pointWebhook(ctx context.Context, c client.Client, name, base string, ca []byte) error {
+	var wh admissionv1.MutatingWebhookConfiguration
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, &wh); err != nil {
+		return err
+	}
 	for i := range wh.Webhooks {
 		cc := &wh.Webhooks[i].ClientConfig
-		path := "/"
+		path := ""
 		if cc.Service != nil && cc.Service.Path != nil {
 			path = *cc.Service.Path
 		}
-		url := fmt.Sprintf("https://127.0.0.1:%d%s", w.port, path)
-		*cc = admissionv1.WebhookClientConfig{URL: &url, CABundle: ca}
+		if cc.Service == nil && cc.URL != nil {
+			continue // pointed already
+		}
+		url := base + path
+		cc.Service, cc.URL = nil, &url
+		if ca != nil {
+			cc.CABundle = ca
+		}
 	}
-	if err := cp.client.Patch(t.Context(), &wh, patch); err != nil {
-		t.Fatalf("point the webhook configuration at the manager: %v", err)
+	return c.Update(ctx, &wh)
+}
+
+// mountSecret plays the kubelet for a Secret volume: until the test ends,
+// it writes the Secret's keys as files in dir, each replaced at once when
+// the Secret changes.
+func mountSecret(t *testing.T, c client.Client, key client.ObjectKey, dir string) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var sec corev1.Secret
+			if err := c.Get(ctx, key, &sec); err == nil {
+				for k, v := range sec.Data {
+					if err := writeIfChanged(filepath.Join(dir, k), v); err != nil {
+						t.Errorf("mount the Secret %s: %v", key, err)
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// writeIfChanged replaces path's content by b, by a rename, when it differs.
+func writeIfChanged(path string, b []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // issueCertificate makes a CA and a serving certificate for the names and
