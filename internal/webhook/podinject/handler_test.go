@@ -85,4 +85,3 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
-
