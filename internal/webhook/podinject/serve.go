@@ -66,8 +66,9 @@ type Options struct {
 	// ServiceName is the webhook's Service, in SecretNamespace: the
 	// self-made certificate is for SERVICE.NAMESPACE.svc.
 	ServiceName string
-	// ExtraDNSNames are more names for the self-made certificate (the
-	// tests reach the webhook at localhost).
+	// ExtraDNSNames are more names for the self-made certificate, for a
+	// webhook configuration that reaches the manager by URL (a manager
+	// outside the cluster; the tests, at localhost).
 	ExtraDNSNames []string
 	// DefaultImage is the operator's default agent image.
 	DefaultImage string
