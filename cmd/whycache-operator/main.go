@@ -46,6 +46,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// The signal handler cancels the context on SIGTERM; the manager then
+	// stops its controllers, releases the lease and returns.
+	ctx := ctrl.SetupSignalHandler()
 	mgr, err := controllers.NewManager(cfg, o)
 	if err != nil {
 		fail(err)
@@ -58,14 +61,12 @@ func main() {
 		if *extraNames != "" {
 			wo.ExtraDNSNames = strings.Split(*extraNames, ",")
 		}
-		if err := podinject.Setup(mgr, wo); err != nil {
+		if err := podinject.Setup(ctx, mgr, wo); err != nil {
 			fail(err)
 		}
 	}
 	log.Info("starting manager", "version", version.Get(), "agentImage", o.AgentImage, "webhook", *enableWebhook, "webhookCertMode", *certMode)
-	// The signal handler cancels the context on SIGTERM; the manager then
-	// stops its controllers, releases the lease and returns.
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		fail(err)
 	}
 }

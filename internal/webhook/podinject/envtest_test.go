@@ -17,6 +17,7 @@ import (
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -44,7 +45,7 @@ func startManager(t *testing.T, o Options, probeAddr string) {
 		t.Fatal(err)
 	}
 	o.Host, o.Port, o.DefaultImage = env.WebhookInstallOptions.LocalServingHost, env.WebhookInstallOptions.LocalServingPort, testImage
-	if err := Setup(mgr, o); err != nil {
+	if err := Setup(t.Context(), mgr, o); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -228,6 +229,12 @@ func TestSelfMadeCertificate(t *testing.T) {
 	// envtest's CA, which does not sign the self-made certificate: the
 	// manager must replace it.
 	setCABundle(t, env.WebhookInstallOptions.LocalServingCAData)
+	// No Secret yet (config/webhook ships an empty one; without it, the
+	// manager makes it).
+	key := types.NamespacedName{Namespace: operatorNamespace, Name: secretName}
+	if err := admin.Get(t.Context(), key, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the certificate Secret before the manager starts: %v, want none", err)
+	}
 	certDir := t.TempDir()
 	probeAddr := freeAddr(t)
 	startManager(t, Options{
@@ -238,7 +245,7 @@ func TestSelfMadeCertificate(t *testing.T) {
 	// Play the kubelet: the Secret's files appear in the mounted directory.
 	var secret corev1.Secret
 	kubetest.Eventually(t, 2*time.Minute, func() error {
-		if err := admin.Get(t.Context(), types.NamespacedName{Namespace: operatorNamespace, Name: secretName}, &secret); err != nil {
+		if err := admin.Get(t.Context(), key, &secret); err != nil {
 			return err
 		}
 		if len(secret.Data["tls.crt"]) == 0 || len(secret.Data["ca.crt"]) == 0 {
