@@ -115,12 +115,30 @@ func testPod(ns, name string, labels, annotations map[string]string, env ...core
 }
 
 // TestWebhookThroughTheAPIServer: the real API server calls the webhook
-// (certificates from envtest, as if mounted: the external mode) and
-// stores what it answered.
+// (certificates from envtest, mounted late as cert-manager's would be: the
+// external mode) and stores what it answered.
 func TestWebhookThroughTheAPIServer(t *testing.T) {
 	needEnv(t)
 	setCABundle(t, env.WebhookInstallOptions.LocalServingCAData)
-	startManager(t, Options{CertDir: env.WebhookInstallOptions.LocalServingCertDir, CertMode: CertModeExternal}, "0")
+	certDir := t.TempDir()
+	probeAddr := freeAddr(t)
+	startManager(t, Options{CertDir: certDir, CertMode: CertModeExternal}, probeAddr)
+	// No certificate yet: the manager waits, not ready, rather than fail.
+	kubetest.Eventually(t, time.Minute, func() error {
+		if code := getCode(t, "http://"+probeAddr+"/readyz"); code != http.StatusInternalServerError {
+			return fmt.Errorf("%w: /readyz = %d", kubetest.ErrNotYet, code)
+		}
+		return nil
+	})
+	for _, k := range []string{"tls.crt", "tls.key"} {
+		b, err := os.ReadFile(filepath.Join(env.WebhookInstallOptions.LocalServingCertDir, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certDir, k), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitServing(t)
 	ns := testNamespace(t)
 	createInstance(t, ns, "flags", func(i *whycachev1.WhycacheInstance) { i.Spec.Agent.HostPathBase = "/mnt/cache" })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -138,8 +139,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		}); err != nil {
 			return fmt.Errorf("pod webhook: add the certificate rotator: %w", err)
 		}
-	} else {
-		close(ready)
+	} else if err := mgr.Add(&certFilesWatch{dir: o.CertDir, ready: ready}); err != nil {
+		return fmt.Errorf("pod webhook: add the certificate wait: %w", err)
 	}
 	if err := mgr.Add(&gatedServer{ready: ready, srv: srv}); err != nil {
 		return fmt.Errorf("pod webhook: add the server: %w", err)
@@ -203,6 +204,48 @@ func (g *gatedServer) Start(ctx context.Context) error {
 
 // NeedLeaderElection is false: every replica serves the webhook.
 func (g *gatedServer) NeedLeaderElection() bool { return false }
+
+// certFilesWatch closes ready once the certificate and its key are in dir:
+// in the external mode, until cert-manager has issued the certificate and
+// the kubelet has mounted it, the manager waits (not ready) instead of
+// failing.
+type certFilesWatch struct {
+	dir   string
+	ready chan struct{}
+}
+
+// certPollInterval is how often certFilesWatch looks.
+const certPollInterval = time.Second
+
+// Start polls until the files are there or ctx ends.
+func (w *certFilesWatch) Start(ctx context.Context) error {
+	t := time.NewTicker(certPollInterval)
+	defer t.Stop()
+	for !certFilesPresent(w.dir) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+	close(w.ready)
+	return nil
+}
+
+// NeedLeaderElection is false: every replica serves the webhook.
+func (w *certFilesWatch) NeedLeaderElection() bool { return false }
+
+// certFilesPresent says whether dir holds a non-empty tls.crt and tls.key
+// (the names the webhook server reads).
+func certFilesPresent(dir string) bool {
+	for _, n := range []string{"tls.crt", "tls.key"} {
+		fi, err := os.Stat(filepath.Join(dir, n))
+		if err != nil || fi.Size() == 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // serviceAccountNamespaceFile holds the pod's namespace in a pod.
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
