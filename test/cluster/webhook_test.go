@@ -95,7 +95,7 @@ func injected(pod *corev1.Pod, hostDir string) error {
 //
 //   - self (the default mode of config/default and the chart): the manager
 //     makes the certificate (with localhost among its names, through
-//     --webhook-extra-dns-names), writes it into the Secret and the CA
+//     --webhook-cert-extra-dns-names), writes it into the Secret and the CA
 //     into the configuration's caBundle; the configuration's URL is
 //     https://localhost:PORT;
 //   - external: the test plays cert-manager, issuing a certificate for the
@@ -119,7 +119,7 @@ func (w webhookSetup) args(t *testing.T, in []string) []string {
 	out = setFlag(out, "webhook-host", "127.0.0.1")
 	out = setFlag(out, "webhook-cert-dir", w.certDir)
 	if w.self {
-		return setFlag(out, "webhook-extra-dns-names", "localhost")
+		return setFlag(out, "webhook-cert-extra-dns-names", "localhost")
 	}
 	return setFlag(out, "webhook-cert-mode", "external")
 }
