@@ -100,6 +100,10 @@ type ScaleResult struct {
 	// WriteErrs, TailErrs and HeartbeatErrs count failed appends, failed
 	// reads and waits, and failed heartbeats.
 	WriteErrs, TailErrs, HeartbeatErrs int64
+	// Behind is the number of tailers that had not reached the last write
+	// at the end of the drain; FirstErr the first failed call's error.
+	Behind   int
+	FirstErr string
 	// LoadAvg is this machine's 1-minute load average at the start.
 	LoadAvg string
 	// Err, when not empty, says why the measurement could not be made.
@@ -168,7 +172,8 @@ func measureScale(ctx context.Context, cfg ScaleConfig, t Target, n int) (ScaleR
 	if err := measureWrites(ctx, cfg, w, obs, f, &r); err != nil {
 		return r, err
 	}
-	r.TailErrs, r.HeartbeatErrs = f.errs.Load(), f.hbErrs.Load()
+	r.TailErrs, r.HeartbeatErrs = f.errs.n.Load(), f.hbErrs.n.Load()
+	r.FirstErr = cmp.Or(f.errs.String(), f.hbErrs.String())
 	return r, ctx.Err()
 }
 
@@ -194,16 +199,22 @@ func measureWrites(ctx context.Context, cfg ScaleConfig, w logstore.Store, obs o
 		sleep(ctx, 10*time.Millisecond)
 	}
 	r.Prop = seen.summary(r.Nodes)
+	if last, err := w.Latest(ctx); err == nil {
+		r.Behind = f.behind(last)
+	}
 	return nil
 }
 
 // window samples the server, runs work (or sleeps) for d, samples it again,
-// and returns the rates between and the connections at the end.
+// and returns the rates between and the connections at the end. The
+// rates' Bench is this process's CPU time per second: the tailers' and
+// the writer's, to tell a saturated simulation from a saturated server.
 func window(ctx context.Context, obs observer, d time.Duration, work func(ctx context.Context)) (rates, int, error) {
 	a, err := obs.sample(ctx)
 	if err != nil {
 		return rates{}, 0, err
 	}
+	selfA := selfCPU()
 	if work == nil {
 		sleep(ctx, d)
 	} else {
@@ -219,6 +230,10 @@ func window(ctx context.Context, obs observer, d time.Duration, work func(ctx co
 		return rates{}, 0, err
 	}
 	r, err := rateBetween(a, b)
+	r.Bench = -1
+	if selfB := selfCPU(); selfA >= 0 && selfB >= selfA {
+		r.Bench = (selfB - selfA).Seconds() / b.At.Sub(a.At).Seconds()
+	}
 	return r, b.Conns, err
 }
 

@@ -97,8 +97,10 @@ type tailer struct {
 // errTipLost means that the log no longer holds a tailer's tip.
 var errTipLost = errors.New("the log no longer holds the tailer's last update")
 
-// catchUp reads and records pages until the log has no more.
-func (t *tailer) catchUp(ctx context.Context, pageOps int, seen *seenLog) error {
+// catchUp reads and records pages until the log has no more. It looks up
+// the seen log for every page: under steady writes one catch-up can last
+// from before the write window into it.
+func (t *tailer) catchUp(ctx context.Context, pageOps int, seen func() *seenLog) error {
 	for {
 		tip := t.tip.Load()
 		ups, err := t.store.Read(ctx, tip-min(tip, 1), pageOps)
@@ -122,16 +124,16 @@ func (t *tailer) catchUp(ctx context.Context, pageOps int, seen *seenLog) error 
 		if len(ups) == 0 {
 			return nil
 		}
-		seen.saw(ups, time.Now())
+		seen().saw(ups, time.Now())
 		t.tip.Store(ups[len(ups)-1].ID)
 	}
 }
 
 // run tails until ctx ends, counting failed store calls in errs and
 // pausing after each like the agent (its first retry interval).
-func (t *tailer) run(ctx context.Context, cfg ScaleConfig, seen func() *seenLog, errs *atomic.Int64) {
+func (t *tailer) run(ctx context.Context, cfg ScaleConfig, seen func() *seenLog, errs *errCount) {
 	for ctx.Err() == nil {
-		err := t.catchUp(ctx, cfg.PageOps, seen())
+		err := t.catchUp(ctx, cfg.PageOps, seen)
 		if err == nil {
 			wctx, cancel := context.WithTimeout(ctx, cfg.CheckInterval)
 			_, err = t.store.Wait(wctx, t.tip.Load())
@@ -141,7 +143,7 @@ func (t *tailer) run(ctx context.Context, cfg ScaleConfig, seen func() *seenLog,
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			errs.Add(1)
+			errs.add(err)
 			sleep(ctx, retryPause)
 		}
 	}
@@ -164,7 +166,7 @@ type fleet struct {
 	tailers []*tailer
 	seen    atomic.Pointer[seenLog]
 	// errs counts failed reads and waits; hbErrs failed heartbeats.
-	errs, hbErrs atomic.Int64
+	errs, hbErrs errCount
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 }
@@ -217,6 +219,37 @@ func lowMemory(cfg ScaleConfig) error {
 	return nil
 }
 
+// errCount counts errors and keeps the first, to show what went wrong.
+type errCount struct {
+	n     atomic.Int64
+	first atomic.Pointer[string]
+}
+
+func (c *errCount) add(err error) {
+	c.n.Add(1)
+	msg := err.Error()
+	c.first.CompareAndSwap(nil, &msg)
+}
+
+// String returns the first error, or "".
+func (c *errCount) String() string {
+	if p := c.first.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// behind returns how many tailers stand below id.
+func (f *fleet) behind(id uint64) int {
+	n := 0
+	for _, t := range f.tailers {
+		if t.tip.Load() < id {
+			n++
+		}
+	}
+	return n
+}
+
 // start runs every tailer and the heartbeats until stop.
 func (f *fleet) start(ctx context.Context, cfg ScaleConfig) {
 	ctx, f.cancel = context.WithCancel(ctx)
@@ -240,7 +273,7 @@ func (f *fleet) heartbeats(ctx context.Context, cfg ScaleConfig) {
 			for t := range jobs {
 				err := t.store.Heartbeat(ctx, logstore.NodeProgress{Node: t.node, AppliedID: t.tip.Load()})
 				if err != nil && ctx.Err() == nil {
-					f.hbErrs.Add(1)
+					f.hbErrs.add(err)
 				}
 			}
 		})

@@ -73,7 +73,7 @@ func latencyCell(d time.Duration, seen int) string {
 func scaleNotes(r ScaleResult) string {
 	notes := []string{fmt.Sprintf("%.0f writes/s", r.Rate)}
 	if missed := r.Prop.Writes - r.Prop.Seen; missed > 0 {
-		notes = append(notes, fmt.Sprintf("**%d of %d writes not seen by all**", missed, r.Prop.Writes))
+		notes = append(notes, fmt.Sprintf("**%d of %d writes not on all nodes after the drain; %d nodes behind**", missed, r.Prop.Writes, r.Behind))
 	}
 	for _, e := range []struct {
 		n    int64
@@ -82,6 +82,12 @@ func scaleNotes(r ScaleResult) string {
 		if e.n > 0 {
 			notes = append(notes, fmt.Sprintf("**%d %s**", e.n, e.what))
 		}
+	}
+	if r.Load.Bench >= 0 {
+		notes = append(notes, fmt.Sprintf("tailers' CPU %.2f s/s idle, %.2f s/s under writes", r.Idle.Bench, r.Load.Bench))
+	}
+	if r.FirstErr != "" {
+		notes = append(notes, "first error: "+mdEscape(r.FirstErr))
 	}
 	if r.LoadAvg != "" {
 		notes = append(notes, "load "+r.LoadAvg)

@@ -189,6 +189,19 @@ func treeCPU(root int) (time.Duration, error) {
 	return total, nil
 }
 
+// selfCPU returns this process's CPU time, or -1.
+func selfCPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return -1
+	}
+	t, err := parseProcStat(b)
+	if err != nil {
+		return -1
+	}
+	return t.Self
+}
+
 // loadAverage returns the 1-minute load average of this machine, as
 // /proc/loadavg says it, or "" when it cannot be read.
 func loadAverage() string {

@@ -62,19 +62,19 @@ func TestRateBetween(t *testing.T) {
 		{"queries and CPU over 2 s",
 			serverSample{At: t0, Queries: 1000, CPU: time.Second},
 			serverSample{At: t0.Add(2 * time.Second), Queries: 1400, CPU: 2 * time.Second},
-			rates{CPU: 0.5, Queries: 200}, nil},
+			rates{CPU: 0.5, Bench: -1, Queries: 200}, nil},
 		{"no change",
 			serverSample{At: t0, Queries: 5, CPU: 0},
 			serverSample{At: t0.Add(time.Second), Queries: 5, CPU: 0},
-			rates{CPU: 0, Queries: 0}, nil},
+			rates{CPU: 0, Bench: -1, Queries: 0}, nil},
 		{"CPU unknown at the start",
 			serverSample{At: t0, Queries: 0, CPU: -1},
 			serverSample{At: t0.Add(time.Second), Queries: 10, CPU: time.Second},
-			rates{CPU: -1, Queries: 10}, nil},
+			rates{CPU: -1, Bench: -1, Queries: 10}, nil},
 		{"CPU unknown at the end",
 			serverSample{At: t0, Queries: 0, CPU: time.Second},
 			serverSample{At: t0.Add(time.Second), Queries: 10, CPU: -1},
-			rates{CPU: -1, Queries: 10}, nil},
+			rates{CPU: -1, Bench: -1, Queries: 10}, nil},
 		{"queries went back (a restart)",
 			serverSample{At: t0, Queries: 100},
 			serverSample{At: t0.Add(time.Second), Queries: 3},
@@ -247,7 +247,7 @@ func FuzzParseNodes(f *testing.F) {
 
 func TestScaleRow(t *testing.T) {
 	ok := ScaleResult{Target: "relay → postgres", Nodes: 1000, Conns: 4,
-		Idle: rates{CPU: 0.05, Queries: 12}, Load: rates{CPU: 0.3, Queries: 250},
+		Idle: rates{CPU: 0.05, Queries: 12, Bench: 0.2}, Load: rates{CPU: 0.3, Queries: 250, Bench: -1},
 		Prop: propagation{Writes: 1000, Seen: 1000, P50: 20 * time.Millisecond, P99: 180 * time.Millisecond},
 		Rate: 99.6, LoadAvg: "3.10"}
 	slow := ok
@@ -255,7 +255,7 @@ func TestScaleRow(t *testing.T) {
 	fanIn := ok
 	fanIn.Target, fanIn.Conns, fanIn.Idle.Queries = "mariadb", 1002, 20_000
 	missed := ok
-	missed.Prop.Seen, missed.TailErrs, missed.Idle.CPU = 990, 7, -1
+	missed.Prop.Seen, missed.TailErrs, missed.Idle.CPU, missed.Behind, missed.FirstErr = 990, 7, -1, 3, "read after 5: boom | bang"
 	small := ok
 	small.Nodes = 10
 	tests := []struct {
@@ -266,13 +266,15 @@ func TestScaleRow(t *testing.T) {
 		{"targets met", ok, []string{"| relay → postgres | 1000 | 4 | 0.00 | 0.05 | 12 | 0.01 | 0.30 | 250 | 20 ms | 180 ms | 100 writes/s; load 3.10 | ok |"}},
 		{"slow propagation", slow, []string{"| 1.50 s |", "MISSED: propagation |"}},
 		{"database fan-in", fanIn, []string{"| 1002 | 1.00 |", "| 20000 | 20.00 |", "MISSED: connections, idle queries |"}},
-		{"writes missed and errors", missed, []string{"| n/a |", "**10 of 1000 writes not seen by all**", "**7 failed reads/waits**", "MISSED: propagation"}},
+		{"writes missed and errors", missed, []string{"| n/a |", "**10 of 1000 writes not on all nodes after the drain; 3 nodes behind**", "**7 failed reads/waits**", `first error: read after 5: boom \| bang`, "MISSED: propagation"}},
 		{"no verdict below 1,000 nodes", small, []string{"load 3.10 |  |"}},
+		{"the tailers' CPU", func() ScaleResult { r := small; r.Idle.Bench, r.Load.Bench = 0.2, 0.5; return r }(),
+			[]string{"tailers' CPU 0.20 s/s idle, 0.50 s/s under writes"}},
 		{"stopped", ScaleResult{Target: "postgres", Nodes: 1000, Err: "open store 401 of 1000: too many clients | x", LoadAvg: "9.00"},
 			[]string{"| postgres | 1000 |", `stopped: open store 401 of 1000: too many clients \| x (load 9.00)`}},
 		{"sub-10 ms latencies keep a decimal", ScaleResult{Target: "x", Nodes: 1, Prop: propagation{Writes: 1, Seen: 1, P50: 4500 * time.Microsecond, P99: 4500 * time.Microsecond}},
 			[]string{"| 4.5 ms | 4.5 ms |"}},
-		{"nothing seen", ScaleResult{Target: "x", Nodes: 1, Prop: propagation{Writes: 3}}, []string{"| - | - |", "**3 of 3 writes not seen by all**"}},
+		{"nothing seen", ScaleResult{Target: "x", Nodes: 1, Prop: propagation{Writes: 3}}, []string{"| - | - |", "**3 of 3 writes not on all nodes after the drain; 0 nodes behind**"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,5 +368,45 @@ func TestRunScaleSmall(t *testing.T) {
 				t.Errorf("the table lacks the row:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// pagedStore is a Store whose Read serves a fixed log of update ids and
+// calls onRead first.
+type pagedStore struct {
+	logstore.Store
+	ids    []uint64
+	onRead func()
+}
+
+func (s *pagedStore) Read(_ context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	s.onRead()
+	var out []logstore.Update
+	for _, id := range s.ids {
+		if id > after && len(out) < maxOps {
+			out = append(out, logstore.Update{ID: id})
+		}
+	}
+	return out, nil
+}
+
+// TestCatchUpRecordsIntoTheCurrentLog: a catch-up that began before the
+// write window records the window's writes it reads into the window's log.
+func TestCatchUpRecordsIntoTheCurrentLog(t *testing.T) {
+	var cur *seenLog
+	window := newSeenLog(2, 4)
+	s := &pagedStore{ids: []uint64{1, 2, 3}, onRead: func() { cur = window }}
+	tl := &tailer{store: s}
+	tl.tip.Store(1)
+	if err := tl.catchUp(t.Context(), 10, func() *seenLog { return cur }); err != nil {
+		t.Fatal(err)
+	}
+	if tl.tip.Load() != 3 {
+		t.Errorf("tip %d after catching up, want 3", tl.tip.Load())
+	}
+	for _, id := range []uint64{2, 3} {
+		if n := window.seenBy[window.slot(id)].Load(); n != 1 {
+			t.Errorf("update %d seen by %d tailers in the window's log, want 1", id, n)
+		}
 	}
 }

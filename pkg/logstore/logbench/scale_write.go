@@ -10,7 +10,7 @@ import (
 // maxWritesInFlight bounds the appends of the write window that may be in
 // flight at once: a store slower than the rate makes the rate fall, not
 // the goroutines pile up.
-const maxWritesInFlight = 16
+const maxWritesInFlight = 64
 
 // writeStats is what paced did.
 type writeStats struct {
