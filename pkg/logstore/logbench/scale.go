@@ -75,7 +75,7 @@ func DefaultScaleConfig() ScaleConfig {
 		Idle:               15 * time.Second,
 		Load:               10 * time.Second,
 		Rate:               100,
-		Drain:              5 * time.Second,
+		Drain:              10 * time.Second,
 		HeartbeatInterval:  10 * time.Second,
 		CheckInterval:      time.Second,
 		PageOps:            10_000,
@@ -146,6 +146,13 @@ func measureScale(ctx context.Context, cfg ScaleConfig, t Target, n int) (ScaleR
 		return r, err
 	}
 	defer obs.close()
+	before, err := obs.sample(ctx)
+	if err != nil {
+		return r, err
+	}
+	// The next measurement starts once the server has let go of this
+	// one's connections (a thousand of them take a while to close).
+	defer quiesce(ctx, obs, before.Conns)
 	log := scaleLogName()
 	w, err := cfg.Open(ctx, cmp.Or(t.WriteStore, t.Store), logstore.Options{Name: log, Create: true})
 	if err != nil {
@@ -175,6 +182,19 @@ func measureScale(ctx context.Context, cfg ScaleConfig, t Target, n int) (ScaleR
 	r.TailErrs, r.HeartbeatErrs = f.errs.n.Load(), f.hbErrs.n.Load()
 	r.FirstErr = cmp.Or(f.errs.String(), f.hbErrs.String())
 	return r, ctx.Err()
+}
+
+// quiesce waits, for at most a minute, until the server holds no more
+// client connections than conns.
+func quiesce(ctx context.Context, obs observer, conns int) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s, err := obs.sample(ctx)
+		if err != nil || s.Conns <= conns {
+			return
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
 }
 
 // measureWrites runs the write window and waits for the writes to reach
