@@ -23,8 +23,11 @@ a write to its being applied on all N tailers.
 
 Without -store it measures MariaDB and PostgreSQL directly (-backends), from
 -mysql and -postgres or $WHYCACHE_TEST_MYSQL_DSN and
-$WHYCACHE_TEST_POSTGRES_DSN. With -store (a relay://... URL, for example)
-the tailers open that URL and the load is measured on the -server behind it.
+$WHYCACHE_TEST_POSTGRES_DSN; with -relays=N also through N relays in front
+of each (processes of the -whycache binary's "relay" command, started and
+stopped here; -direct=false measures through the relays only). With -store
+(a relay://... URL of relays of your own, for example) the tailers open that
+URL and the load is measured on the -server behind it.
 
 `
 
@@ -43,6 +46,9 @@ func runScale(args []string) error {
 	writeStore := fs.String("write-store", "", "store URL that the writer appends through (default: -store)")
 	server := fs.String("server", "", "with -store: the database server behind it, mysql or postgres")
 	name := fs.String("name", "", "with -store: the label of its rows (default: the store's scheme and the server)")
+	relayCount := fs.Int("relays", 0, "also measure through this many relays in front of each database")
+	whycache := fs.String("whycache", "bin/whycache", "with -relays: the whycache binary whose relay command runs them")
+	direct := fs.Bool("direct", true, "with -relays: measure the databases directly too")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "how long the tailers run before the idle window")
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "length of the idle window")
 	fs.DurationVar(&cfg.Load, "load", cfg.Load, "length of the write window")
@@ -68,6 +74,27 @@ func runScale(args []string) error {
 	cfg.Out, cfg.Progress = os.Stdout, os.Stderr
 	ctx, stop := signalContext()
 	defer stop()
+	if *store == "" && *relayCount > 0 {
+		var running []*relays
+		defer func() {
+			for _, rs := range running {
+				rs.stop()
+			}
+		}()
+		var targets []logbench.Target
+		for _, t := range cfg.Targets {
+			rs, err := startRelays(ctx, *whycache, t.Store, *relayCount)
+			if err != nil {
+				return err
+			}
+			running = append(running, rs)
+			if *direct {
+				targets = append(targets, t)
+			}
+			targets = append(targets, relayTarget(t, rs))
+		}
+		cfg.Targets = targets
+	}
 	_, err = logbench.RunScale(ctx, cfg)
 	return err
 }

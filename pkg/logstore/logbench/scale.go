@@ -64,6 +64,9 @@ type Target struct {
 	// go-sql-driver/mysql DSN or a pgx URL): the server behind Store.
 	Server    ServerKind
 	ServerDSN string
+	// RelayPIDs are the processes of the relays behind Store, if any:
+	// their CPU time is reported beside the database's.
+	RelayPIDs []int
 }
 
 // DefaultScaleConfig returns the measurement of the table, for
@@ -173,10 +176,10 @@ func measureScale(ctx context.Context, cfg ScaleConfig, t Target, n int) (ScaleR
 	f.start(ctx, cfg)
 	defer f.stop()
 	sleep(ctx, cfg.Settle)
-	if r.Idle, r.Conns, err = window(ctx, obs, cfg.Idle, nil); err != nil {
+	if r.Idle, r.Conns, err = window(ctx, obs, t.RelayPIDs, cfg.Idle, nil); err != nil {
 		return r, fmt.Errorf("idle window: %w", err)
 	}
-	if err := measureWrites(ctx, cfg, w, obs, f, &r); err != nil {
+	if err := measureWrites(ctx, cfg, w, obs, t.RelayPIDs, f, &r); err != nil {
 		return r, err
 	}
 	r.TailErrs, r.HeartbeatErrs = f.errs.n.Load(), f.hbErrs.n.Load()
@@ -199,7 +202,7 @@ func quiesce(ctx context.Context, obs observer, conns int) {
 
 // measureWrites runs the write window and waits for the writes to reach
 // every tailer.
-func measureWrites(ctx context.Context, cfg ScaleConfig, w logstore.Store, obs observer, f *fleet, r *ScaleResult) error {
+func measureWrites(ctx context.Context, cfg ScaleConfig, w logstore.Store, obs observer, relays []int, f *fleet, r *ScaleResult) error {
 	latest, err := w.Latest(ctx)
 	if err != nil {
 		return fmt.Errorf("latest: %w", err)
@@ -209,7 +212,7 @@ func measureWrites(ctx context.Context, cfg ScaleConfig, w logstore.Store, obs o
 	seen := newSeenLog(latest+1, 2*cfg.Rate*int(cfg.Load/time.Second+1))
 	f.seen.Store(seen)
 	var wr writeStats
-	r.Load, _, err = window(ctx, obs, cfg.Load, func(ctx context.Context) { wr = writeAtRate(ctx, w, cfg.Rate, seen) })
+	r.Load, _, err = window(ctx, obs, relays, cfg.Load, func(ctx context.Context) { wr = writeAtRate(ctx, w, cfg.Rate, seen) })
 	if err != nil {
 		return fmt.Errorf("write window: %w", err)
 	}
@@ -229,12 +232,12 @@ func measureWrites(ctx context.Context, cfg ScaleConfig, w logstore.Store, obs o
 // and returns the rates between and the connections at the end. The
 // rates' Bench is this process's CPU time per second: the tailers' and
 // the writer's, to tell a saturated simulation from a saturated server.
-func window(ctx context.Context, obs observer, d time.Duration, work func(ctx context.Context)) (rates, int, error) {
+func window(ctx context.Context, obs observer, relays []int, d time.Duration, work func(ctx context.Context)) (rates, int, error) {
 	a, err := obs.sample(ctx)
 	if err != nil {
 		return rates{}, 0, err
 	}
-	selfA := selfCPU()
+	selfA, relayA := selfCPU(), pidsCPU(relays)
 	if work == nil {
 		sleep(ctx, d)
 	} else {
@@ -250,9 +253,13 @@ func window(ctx context.Context, obs observer, d time.Duration, work func(ctx co
 		return rates{}, 0, err
 	}
 	r, err := rateBetween(a, b)
-	r.Bench = -1
+	secs := b.At.Sub(a.At).Seconds()
+	r.Bench, r.Relays = -1, -1
 	if selfB := selfCPU(); selfA >= 0 && selfB >= selfA {
-		r.Bench = (selfB - selfA).Seconds() / b.At.Sub(a.At).Seconds()
+		r.Bench = (selfB - selfA).Seconds() / secs
+	}
+	if relayB := pidsCPU(relays); len(relays) > 0 && relayA >= 0 && relayB >= relayA {
+		r.Relays = (relayB - relayA).Seconds() / secs
 	}
 	return r, b.Conns, err
 }

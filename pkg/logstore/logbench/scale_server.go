@@ -202,6 +202,20 @@ func selfCPU() time.Duration {
 	return t.Self
 }
 
+// pidsCPU returns the CPU time of the processes pids, or -1 when one cannot
+// be read.
+func pidsCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		t, err := readProcStat(pid)
+		if err != nil {
+			return -1
+		}
+		total += t.Self
+	}
+	return total
+}
+
 // loadAverage returns the 1-minute load average of this machine, as
 // /proc/loadavg says it, or "" when it cannot be read.
 func loadAverage() string {

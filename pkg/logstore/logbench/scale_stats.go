@@ -38,9 +38,10 @@ type rates struct {
 	// Queries is statements (MariaDB) or transactions (PostgreSQL) per
 	// second.
 	Queries float64
-	// Bench is the benchmark process's own CPU seconds per second;
-	// negative when unknown.
-	Bench float64
+	// Bench is the benchmark process's own CPU seconds per second, and
+	// Relays the relays' (see Target.RelayPIDs); negative when unknown or
+	// when there are none.
+	Bench, Relays float64
 }
 
 // rateBetween returns the rates from sample a to the later sample b.
@@ -52,7 +53,7 @@ func rateBetween(a, b serverSample) (rates, error) {
 	if b.Queries < a.Queries {
 		return rates{}, fmt.Errorf("queries %d then %d: %w", a.Queries, b.Queries, errCounterBack)
 	}
-	r := rates{CPU: -1, Bench: -1, Queries: float64(b.Queries-a.Queries) / secs}
+	r := rates{CPU: -1, Bench: -1, Relays: -1, Queries: float64(b.Queries-a.Queries) / secs}
 	if a.CPU >= 0 && b.CPU >= 0 {
 		if b.CPU < a.CPU {
 			return rates{}, fmt.Errorf("CPU time %v then %v: %w", a.CPU, b.CPU, errCounterBack)

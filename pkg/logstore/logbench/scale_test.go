@@ -62,19 +62,19 @@ func TestRateBetween(t *testing.T) {
 		{"queries and CPU over 2 s",
 			serverSample{At: t0, Queries: 1000, CPU: time.Second},
 			serverSample{At: t0.Add(2 * time.Second), Queries: 1400, CPU: 2 * time.Second},
-			rates{CPU: 0.5, Bench: -1, Queries: 200}, nil},
+			rates{CPU: 0.5, Bench: -1, Relays: -1, Queries: 200}, nil},
 		{"no change",
 			serverSample{At: t0, Queries: 5, CPU: 0},
 			serverSample{At: t0.Add(time.Second), Queries: 5, CPU: 0},
-			rates{CPU: 0, Bench: -1, Queries: 0}, nil},
+			rates{CPU: 0, Bench: -1, Relays: -1, Queries: 0}, nil},
 		{"CPU unknown at the start",
 			serverSample{At: t0, Queries: 0, CPU: -1},
 			serverSample{At: t0.Add(time.Second), Queries: 10, CPU: time.Second},
-			rates{CPU: -1, Bench: -1, Queries: 10}, nil},
+			rates{CPU: -1, Bench: -1, Relays: -1, Queries: 10}, nil},
 		{"CPU unknown at the end",
 			serverSample{At: t0, Queries: 0, CPU: time.Second},
 			serverSample{At: t0.Add(time.Second), Queries: 10, CPU: -1},
-			rates{CPU: -1, Bench: -1, Queries: 10}, nil},
+			rates{CPU: -1, Bench: -1, Relays: -1, Queries: 10}, nil},
 		{"queries went back (a restart)",
 			serverSample{At: t0, Queries: 100},
 			serverSample{At: t0.Add(time.Second), Queries: 3},
@@ -247,7 +247,7 @@ func FuzzParseNodes(f *testing.F) {
 
 func TestScaleRow(t *testing.T) {
 	ok := ScaleResult{Target: "relay → postgres", Nodes: 1000, Conns: 4,
-		Idle: rates{CPU: 0.05, Queries: 12, Bench: 0.2}, Load: rates{CPU: 0.3, Queries: 250, Bench: -1},
+		Idle: rates{CPU: 0.05, Queries: 12, Bench: 0.2}, Load: rates{CPU: 0.3, Queries: 250, Bench: -1, Relays: -1},
 		Prop: propagation{Writes: 1000, Seen: 1000, P50: 20 * time.Millisecond, P99: 180 * time.Millisecond},
 		Rate: 99.6, LoadAvg: "3.10"}
 	slow := ok
@@ -270,6 +270,8 @@ func TestScaleRow(t *testing.T) {
 		{"no verdict below 1,000 nodes", small, []string{"load 3.10 |  |"}},
 		{"the tailers' CPU", func() ScaleResult { r := small; r.Idle.Bench, r.Load.Bench = 0.2, 0.5; return r }(),
 			[]string{"tailers' CPU 0.20 s/s idle, 0.50 s/s under writes"}},
+		{"the relays' CPU", func() ScaleResult { r := small; r.Idle.Relays, r.Load.Relays = 0.01, 0.3; return r }(),
+			[]string{"relays' CPU 0.01 s/s idle, 0.30 s/s under writes"}},
 		{"stopped", ScaleResult{Target: "postgres", Nodes: 1000, Err: "open store 401 of 1000: too many clients | x", LoadAvg: "9.00"},
 			[]string{"| postgres | 1000 |", `stopped: open store 401 of 1000: too many clients \| x (load 9.00)`}},
 		{"sub-10 ms latencies keep a decimal", ScaleResult{Target: "x", Nodes: 1, Prop: propagation{Writes: 1, Seen: 1, P50: 4500 * time.Microsecond, P99: 4500 * time.Microsecond}},
@@ -407,6 +409,27 @@ func TestCatchUpRecordsIntoTheCurrentLog(t *testing.T) {
 	for _, id := range []uint64{2, 3} {
 		if n := window.seenBy[window.slot(id)].Load(); n != 1 {
 			t.Errorf("update %d seen by %d tailers in the window's log, want 1", id, n)
+		}
+	}
+}
+
+func TestCallsDue(t *testing.T) {
+	tests := []struct {
+		elapsed time.Duration
+		rate    int
+		want    int
+	}{
+		{0, 100, 1},
+		{9 * time.Millisecond, 100, 1},
+		{10 * time.Millisecond, 100, 2},
+		{time.Second, 100, 101},
+		// A tick that came 250 ms late starts the 25 calls it missed.
+		{260 * time.Millisecond, 100, 27},
+		{1500 * time.Millisecond, 1, 2},
+	}
+	for _, tt := range tests {
+		if got := callsDue(tt.elapsed, tt.rate); got != tt.want {
+			t.Errorf("callsDue(%v, %d) = %d, want %d", tt.elapsed, tt.rate, got, tt.want)
 		}
 	}
 }
