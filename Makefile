@@ -124,9 +124,10 @@ generate: ## Generate the API's deepcopy methods (api/v1alpha1/zz_generated.deep
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRDs (config/crd/bases) and the manager's RBAC role (config/rbac/role.yaml) from the markers.
+manifests: ## Generate the CRDs (config/crd/bases), the manager's RBAC roles (config/rbac/role.yaml) and the pod webhook's configuration (config/webhook/manifests.yaml) from the markers.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... paths=./internal/webhook/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) webhook paths=./internal/webhook/... output:webhook:artifacts:config=config/webhook
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when the generated files differ from what is committed.
@@ -139,4 +140,4 @@ envtest-assets: ## Build (once) etcd and kube-apiserver for the envtest suites a
 
 .PHONY: test-operator
 test-operator: ## Run the operator's tests (envtest: a real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./cmd/whycache-operator/... ./test/layering/...
+	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./internal/webhook/... ./cmd/whycache-operator/... ./test/layering/...

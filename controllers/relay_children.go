@@ -34,7 +34,7 @@ func (r *Reconciler) reconcileRelay(ctx context.Context, inst *whycachev1.Whycac
 		AgentsOnRelay: agentsOnRelay(agents), AgentsRolledOut: rolledOut(agents),
 	})
 	if plan.Apply {
-		if err := r.apply(ctx, inst, desiredRelayDeployment(inst, r.image(inst))); err != nil {
+		if err := r.apply(ctx, inst, desiredRelayDeployment(inst, Image(inst, r.AgentImage))); err != nil {
 			return plan, err
 		}
 		if err := r.apply(ctx, inst, desiredRelayService(inst)); err != nil {
