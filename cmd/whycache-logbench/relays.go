@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -97,7 +96,7 @@ func freeAddr() (string, error) {
 func waitReady(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, relayReadyTimeout)
 	defer cancel()
-	var last error = errors.New("no answer")
+	var last error
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
 		if err != nil {
