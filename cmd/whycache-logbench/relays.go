@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/backends"
 	"github.com/whycache/whycache/pkg/logstore/logbench"
 )
 
@@ -25,9 +27,15 @@ type relays struct {
 const relayReadyTimeout = 30 * time.Second
 
 // startRelays starts n relays of the binary whycache on free loopback
-// ports, each serving the store URL store, and waits until each is ready.
-// The relays' output goes to this process's standard error.
-func startRelays(ctx context.Context, whycache, store string, n int) (*relays, error) {
+// ports, each serving the log of the store URL store (which it creates
+// first: a relay is ready once it follows its log), and waits until each
+// is ready. The relays' output goes to this process's standard error.
+func startRelays(ctx context.Context, whycache, store, log string, n int) (*relays, error) {
+	s, err := backends.Open(ctx, store, logstore.Options{Name: log, Create: true})
+	if err != nil {
+		return nil, fmt.Errorf("create the log for the relays: %w", err)
+	}
+	s.Close()
 	rs := &relays{}
 	for range n {
 		addr, err := freeAddr()
@@ -37,7 +45,7 @@ func startRelays(ctx context.Context, whycache, store string, n int) (*relays, e
 		}
 		cmd := exec.Command(whycache, "relay", "--listen="+addr)
 		// The URL holds a password: the environment, not the command line.
-		cmd.Env = append(os.Environ(), "WHYCACHE_STORE="+store)
+		cmd.Env = append(os.Environ(), "WHYCACHE_STORE="+store, "WHYCACHE_LOG_NAME="+log)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -120,8 +128,9 @@ func waitReady(ctx context.Context, addr string) error {
 }
 
 // relayTarget returns the target that measures direct through the relays.
-func relayTarget(direct logbench.Target, rs *relays) logbench.Target {
+func relayTarget(direct logbench.Target, rs *relays, log string) logbench.Target {
 	t := direct
+	t.Log = log
 	t.Name = fmt.Sprintf("%d relays → %s", len(rs.addrs), direct.Name)
 	t.Store, t.WriteStore = rs.url(), ""
 	t.RelayPIDs = rs.pids()

@@ -83,7 +83,8 @@ func runScale(args []string) error {
 		}()
 		var targets []logbench.Target
 		for _, t := range cfg.Targets {
-			rs, err := startRelays(ctx, *whycache, t.Store, *relayCount)
+			log := logbench.ScaleLogName()
+			rs, err := startRelays(ctx, *whycache, t.Store, log, *relayCount)
 			if err != nil {
 				return err
 			}
@@ -91,7 +92,7 @@ func runScale(args []string) error {
 			if *direct {
 				targets = append(targets, t)
 			}
-			targets = append(targets, relayTarget(t, rs))
+			targets = append(targets, relayTarget(t, rs, log))
 		}
 		cfg.Targets = targets
 	}

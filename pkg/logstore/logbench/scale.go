@@ -64,6 +64,8 @@ type Target struct {
 	// go-sql-driver/mysql DSN or a pgx URL): the server behind Store.
 	Server    ServerKind
 	ServerDSN string
+	// Log is the log the measurements use; empty: a fresh one for each.
+	Log string
 	// RelayPIDs are the processes of the relays behind Store, if any:
 	// their CPU time is reported beside the database's.
 	RelayPIDs []int
@@ -156,7 +158,7 @@ func measureScale(ctx context.Context, cfg ScaleConfig, t Target, n int) (ScaleR
 	// The next measurement starts once the server has let go of this
 	// one's connections (a thousand of them take a while to close).
 	defer quiesce(ctx, obs, before.Conns)
-	log := scaleLogName()
+	log := cmp.Or(t.Log, ScaleLogName())
 	w, err := cfg.Open(ctx, cmp.Or(t.WriteStore, t.Store), logstore.Options{Name: log, Create: true})
 	if err != nil {
 		return r, fmt.Errorf("open the writer's store: %w", err)
@@ -284,8 +286,8 @@ func (c ScaleConfig) progress(format string, args ...any) {
 	}
 }
 
-// scaleLogName returns a fresh log name, so that runs never share a log.
-func scaleLogName() string {
+// ScaleLogName returns a fresh log name, so that runs never share a log.
+func ScaleLogName() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return "scale_" + hex.EncodeToString(b[:])
