@@ -105,7 +105,7 @@ func (t *tailer) catchUp(ctx context.Context, pageOps int, seen func() *seenLog)
 		tip := t.tip.Load()
 		ups, err := t.store.Read(ctx, tip-min(tip, 1), pageOps)
 		if err != nil {
-			return fmt.Errorf("read after %d: %w", tip-min(tip, 1), err)
+			return fmt.Errorf("tail: %w", err) // the store names the position
 		}
 		if tip > 0 {
 			if len(ups) == 0 {
