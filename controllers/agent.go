@@ -144,10 +144,30 @@ func agentArgs(inst *whycachev1.WhycacheInstance) []string {
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{agentapi.FlagMaxLagIDs, a.MaxLagIDs}, {agentapi.FlagMaxKeySize, l.MaxKeySize}, {agentapi.FlagMaxValueSize, l.MaxValueSize}, {agentapi.FlagMaxUpdateSize, l.MaxUpdateSize}} {
+	}{
+		{agentapi.FlagMaxLagIDs, a.MaxLagIDs}, {agentapi.FlagMaxKeySize, l.MaxKeySize}, {agentapi.FlagMaxValueSize, l.MaxValueSize},
+		{agentapi.FlagMaxUpdateSize, l.MaxUpdateSize},
+		{agentapi.FlagMaxInFlightBytes, a.Writes.MaxInFlightBytes}, {agentapi.FlagMaxWriteConns, int64(a.Writes.MaxConnections)},
+	} {
 		if f.v > 0 {
 			args = append(args, cliFlag(f.name, strconv.FormatInt(f.v, 10)))
 		}
+	}
+	return append(args, writeArgs(a.Writes)...)
+}
+
+// writeArgs are the agent's flags for the socket's access and the write
+// timeout (the write bounds are with the other numbers).
+func writeArgs(w whycachev1.WritesSpec) []string {
+	var args []string
+	if w.SocketMode != "" {
+		args = append(args, cliFlag(agentapi.FlagSocketMode, w.SocketMode))
+	}
+	if w.SocketGroup != nil {
+		args = append(args, cliFlag(agentapi.FlagSocketGroup, strconv.FormatInt(*w.SocketGroup, 10)))
+	}
+	if w.Timeout != nil && w.Timeout.Duration > 0 {
+		args = append(args, cliFlag(agentapi.FlagWriteTimeout, w.Timeout.Duration.String()))
 	}
 	return args
 }
@@ -174,9 +194,8 @@ func httpProbe(p string, period, failures int32) *corev1.Probe {
 }
 
 // RestrictedSecurityContext drops everything a whycache process does not
-// need (the agent, the Jobs, the pods' wait-ready init container). The
-// agent runs as root to create the instance directory on the host; it
-// still has no capabilities and cannot escalate.
+// need (the agent, the Jobs, the pods' wait-ready init container). It
+// sets no user: the image's (65532, nonroot) applies.
 func RestrictedSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
@@ -184,6 +203,18 @@ func RestrictedSecurityContext() *corev1.SecurityContext {
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
+}
+
+// agentSecurityContext is RestrictedSecurityContext run as root. The
+// kubelet creates the hostPath instance directory owned by root, mode 0755,
+// and the image's nonroot user could create neither the cache file nor the
+// socket in it. Root without capabilities writes only where the owner may
+// (no CAP_DAC_OVERRIDE, no CAP_CHOWN) and cannot escalate.
+func agentSecurityContext() *corev1.SecurityContext {
+	sc := RestrictedSecurityContext()
+	sc.RunAsUser = ptr.To[int64](0)
+	sc.RunAsNonRoot = ptr.To(false)
+	return sc
 }
 
 // agentContainer is the node agent's container.
@@ -214,7 +245,7 @@ func agentContainer(inst *whycachev1.WhycacheInstance, image string) corev1.Cont
 		VolumeMounts:             []corev1.VolumeMount{{Name: volumeInstanceDir, MountPath: InstanceDir(inst)}},
 		ImagePullPolicy:          a.ImagePullPolicy,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext:          RestrictedSecurityContext(),
+		SecurityContext:          agentSecurityContext(),
 	}
 }
 

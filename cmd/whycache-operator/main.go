@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -34,6 +35,7 @@ func main() {
 	flag.StringVar(&wo.SecretNamespace, "webhook-cert-secret-namespace", podinject.PodNamespace(), "namespace of --webhook-cert-secret and --webhook-service-name (default: $POD_NAMESPACE, else the pod's)")
 	flag.StringVar(&wo.ConfigName, "webhook-config-name", "whycache-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle the self mode keeps")
 	flag.StringVar(&wo.ServiceName, "webhook-service-name", "whycache-webhook-service", "Service of the webhook (the self-made certificate's DNS names)")
+	extraNames := flag.String("webhook-cert-extra-dns-names", "", "more DNS names for the self-made certificate, comma-separated (a webhook configuration that reaches the manager by URL)")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -44,6 +46,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// The signal handler cancels the context on SIGTERM; the manager then
+	// stops its controllers, releases the lease and returns.
+	ctx := ctrl.SetupSignalHandler()
 	mgr, err := controllers.NewManager(cfg, o)
 	if err != nil {
 		fail(err)
@@ -53,14 +58,15 @@ func main() {
 			fail(err)
 		}
 		wo.DefaultImage = o.AgentImage
-		if err := podinject.Setup(mgr, wo); err != nil {
+		if *extraNames != "" {
+			wo.ExtraDNSNames = strings.Split(*extraNames, ",")
+		}
+		if err := podinject.Setup(ctx, mgr, wo); err != nil {
 			fail(err)
 		}
 	}
 	log.Info("starting manager", "version", version.Get(), "agentImage", o.AgentImage, "webhook", *enableWebhook, "webhookCertMode", *certMode)
-	// The signal handler cancels the context on SIGTERM; the manager then
-	// stops its controllers, releases the lease and returns.
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		fail(err)
 	}
 }
