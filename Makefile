@@ -100,6 +100,27 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 bench: test-deps ## Run every benchmark against its peers and print the comparison tables.
 	$(TESTSERVERS) -servers=$(BENCH_SERVERS) -- bash hack/bench.sh
 
+# The fan-in of N simulated nodes (one store each, as node agents hold) on one
+# MariaDB and one PostgreSQL server: connections, CPU and queries per second,
+# idle and at 100 writes/s, and write -> applied on all N, as a markdown table.
+# About 15 minutes on 2 cores per store (each N: open the stores, 3 s settle,
+# 15 s idle, 10 s of writes), twice that with relays. The servers allow
+# SCALE_MAX_CONNECTIONS connections: a PostgreSQL store holds two (its pool
+# and its LISTEN connection), so 1,000 nodes need 2,000. SCALE_RELAYS=N also
+# measures through N `whycache relay` processes in front of each database.
+# SCALE_FLAGS go to `whycache-logbench scale` (-nodes=10,100, -direct=false).
+SCALE_MAX_CONNECTIONS ?= 2100
+SCALE_RELAYS ?= 0
+SCALE_FLAGS ?=
+
+.PHONY: bench-scale
+bench-scale: ## Measure the database fan-in of 10, 100, 300 and 1,000 simulated nodes (~15 min a store; not part of bench or test).
+	bash hack/install-test-deps.sh
+	mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/whycache ./cmd/whycache
+	$(TESTSERVERS) -servers=mariadb,postgres -max-connections=$(SCALE_MAX_CONNECTIONS) -- \
+		$(GO) run ./cmd/whycache-logbench scale -relays=$(SCALE_RELAYS) -whycache=$(BIN)/whycache $(SCALE_FLAGS)
+
 ##@ Packaging (the image, the Helm chart)
 
 IMG ?= ghcr.io/whycache/whycache:$(VERSION)
