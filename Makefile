@@ -110,7 +110,7 @@ bench: test-deps ## Run every benchmark against its peers and print the comparis
 # measures through N `whycache relay` processes in front of each database.
 # SCALE_FLAGS go to `whycache-logbench scale` (-nodes=10,100, -direct=false).
 SCALE_MAX_CONNECTIONS ?= 2100
-SCALE_RELAYS ?= 0
+SCALE_RELAYS ?= 2
 SCALE_FLAGS ?=
 
 .PHONY: bench-scale
