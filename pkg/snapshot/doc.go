@@ -28,8 +28,11 @@
 // download they check the SHA-256 and the cache file's structure before
 // installing it, and fall back to the next older snapshot when any check
 // fails. Retention ([Layout.Prune]) keeps the newest N, deletes only below
-// the pointer's target, and keeps any snapshot a caller pins (the one a
-// history rewrite relied on).
+// the pointer's target, keeps any snapshot a caller pins, and never deletes
+// the one the last safe history rewrite relied on: the rewrite names it in
+// a small "rewrite-pin" object beside the pointer ([Layout.PinForRewrite])
+// before it removes the first delete marker, and the next rewrite moves
+// the pin to the newer snapshot it relies on.
 //
 // # Transfers
 //

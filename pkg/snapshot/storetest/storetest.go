@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LayoutFallbacks", testFallbacks},
 		{"LayoutRacingPublishers", testRacing},
 		{"LayoutPrune", testPrune},
+		{"LayoutPruneKeepsRewritePin", testPruneRewritePin},
 		{"LayoutDownloadRejectsCorrupt", testDownloadCorrupt},
 	}
 	for _, tc := range tests {
