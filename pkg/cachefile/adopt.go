@@ -19,8 +19,10 @@ import (
 // the path, with the same .prev / superseded steps as every generation
 // switch (see install).
 //
-// src must be in the directory of the path (a rename within a filesystem)
-// and owned by the caller: nothing else may write it. Adopt consumes it:
+// src must be in the directory of the path or its private directory
+// (PrivateDirName: a rename within a filesystem) and owned by the caller:
+// nothing else may write it. It becomes world-readable, as every
+// generation is. Adopt consumes it:
 // on success it is the file at the path; on a failure after its
 // verification it is removed. A file that fails verification is left as
 // it was. The adopted generation keeps the sealed index, sized for the
@@ -87,8 +89,8 @@ func (w *Writer) adopt(ctx context.Context, src string, sum *[32]byte) error {
 
 // adoptWith adopts src once verify, given its mapping, vouches for it.
 func (w *Writer) adoptWith(ctx context.Context, src string, verify func(*mapping) (Info, error)) error {
-	if filepath.Dir(filepath.Clean(src)) != filepath.Dir(filepath.Clean(w.path)) {
-		return fmt.Errorf("%s is not in the directory of %s: %w", src, w.path, ErrInvalid)
+	if d, home := filepath.Dir(filepath.Clean(src)), filepath.Dir(filepath.Clean(w.path)); d != home && d != filepath.Join(home, PrivateDirName) {
+		return fmt.Errorf("%s is not in the directory of %s or its private directory: %w", src, w.path, ErrInvalid)
 	}
 	if filepath.Clean(src) == filepath.Clean(w.path) {
 		return fmt.Errorf("the file to adopt is the live file: %w", ErrInvalid)
@@ -156,7 +158,15 @@ func (w *Writer) verifyAdoptee(src string, f *os.File, verify func(*mapping) (In
 // header does not match its size: refused by anyone who opens it, and
 // removed as an interrupted download.
 func (w *Writer) unseal(b *builder) error {
-	err := fail(fpTruncate)
+	// Readers of every user open the file: the download that became it may
+	// have been private.
+	err := fail(fpChmod)
+	if err == nil {
+		err = b.f.Chmod(0o644)
+	}
+	if err == nil {
+		err = fail(fpTruncate)
+	}
 	if err == nil {
 		err = b.f.Truncate(int64(b.h.fileSize))
 	}

@@ -282,9 +282,21 @@ func TestAdoptChecked(t *testing.T) {
 	if err := h.w.AdoptChecked(t.Context(), other, c); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("AdoptChecked of a file whose header changed: %v, want ErrCorrupt", err)
 	}
+	// From the private directory, where downloads are kept, and private to
+	// the agent: the adopted file is readable by every reader.
+	private := filepath.Join(privateDir(h.path), "snap")
+	if err := os.Rename(sealed, private); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(private, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	h.mustApply(set("later", "x"))
-	if err := h.w.AdoptChecked(t.Context(), sealed, c); err != nil {
+	if err := h.w.AdoptChecked(t.Context(), private, c); err != nil {
 		t.Fatalf("AdoptChecked: %v", err)
+	}
+	if fi, err := os.Stat(h.path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("adopted file: %v, %v; want mode 0644", fi.Mode(), err)
 	}
 	delete(h.model, "later")
 	h.applied--

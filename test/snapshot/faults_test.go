@@ -46,7 +46,7 @@ func counterValue(t *testing.T, c prometheus.Collector, name, label, value strin
 func downloadTo(t *testing.T, l *snapshot.Layout, m snapshot.Manifest) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "obj")
-	if err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
+	if _, err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return p

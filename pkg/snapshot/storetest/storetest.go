@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LayoutPrune", testPrune},
 		{"LayoutPruneKeepsRewritePin", testPruneRewritePin},
 		{"LayoutDownloadRejectsCorrupt", testDownloadCorrupt},
+		{"LayoutDownloadResumes", testDownloadResume},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
