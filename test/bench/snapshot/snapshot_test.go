@@ -2,15 +2,18 @@ package snapshotbench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 
 	"github.com/whycache/whycache/internal/agenttest"
 	"github.com/whycache/whycache/internal/testserver"
@@ -176,8 +179,11 @@ func runSnapshotBench(b *testing.B) {
 	record("agent's install: download + SealCheck in flight + Writer.AdoptChecked", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET",
 		mbps(m.Size, installD), 100*rawGetD.Seconds()/installD.Seconds()))
 
-	ready := timeToReady(b, logURL, layout)
+	ready, phases := timeToReady(b, logURL, layout)
 	record("agent start to Ready (bootstrap from the snapshot)", fmt.Sprintf("%.2f s (target <= 15 s for 1 GiB)", ready.Seconds()))
+	for _, p := range phases {
+		record("  "+p[0], p[1])
+	}
 	record("load average (1 min) at the start and at the end", fmt.Sprintf("%s, %s", loadStart, loadAvg()))
 }
 
@@ -190,11 +196,32 @@ func loadAvg() string {
 	return strings.Fields(string(b))[0]
 }
 
+// readyPhases are the agent's log messages whose times timeToReady
+// reports: where the time from start to Ready goes.
+var readyPhases = []string{"cache file open", "cache file decision", "bootstrapping cache file", "downloading snapshot",
+	"bootstrapped from a snapshot", "adopted sealed file", "bootstrapped cache file"}
+
 // timeToReady starts an agent on an empty directory and returns the time
-// until /readyz answers 200.
-func timeToReady(b *testing.B, logURL string, layout *snapshot.Layout) time.Duration {
+// until /readyz answers 200, and when (after the start) the agent logged
+// each of readyPhases first.
+func timeToReady(b *testing.B, logURL string, layout *snapshot.Layout) (time.Duration, [][2]string) {
+	var mu sync.Mutex
+	var start time.Time
+	seen := map[string]time.Duration{}
+	logger := funcr.NewJSON(func(obj string) {
+		var m struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(obj), &m) == nil && slices.Contains(readyPhases, m.Msg) {
+			mu.Lock()
+			if _, ok := seen[m.Msg]; !ok {
+				seen[m.Msg] = time.Since(start)
+			}
+			mu.Unlock()
+		}
+	}, funcr.Options{})
 	bs, err := nodeagent.NewSnapshotBootstrapper(nodeagent.SnapshotConfig{Layout: layout,
-		Download: snapshot.DownloadOptions{Concurrency: concurrency}})
+		Download: snapshot.DownloadOptions{Concurrency: concurrency}, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,8 +229,8 @@ func timeToReady(b *testing.B, logURL string, layout *snapshot.Layout) time.Dura
 		OpenStore: func(ctx context.Context, o logstore.Options) (logstore.Store, error) {
 			return backends.Open(ctx, logURL, o)
 		},
-		Logger: logr.Discard()}
-	start := time.Now()
+		Logger: logger}
+	start = time.Now()
 	a := agenttest.Start(b, cfg)
 	defer a.Stop(b)
 	deadline := start.Add(5 * time.Minute)
@@ -211,11 +238,20 @@ func timeToReady(b *testing.B, logURL string, layout *snapshot.Layout) time.Dura
 		if resp, err := http.Get("http://" + a.HealthAddr() + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return time.Since(start)
+				d := time.Since(start)
+				mu.Lock()
+				defer mu.Unlock()
+				var phases [][2]string
+				for _, p := range readyPhases {
+					if t, ok := seen[p]; ok {
+						phases = append(phases, [2]string{"logged \"" + p + "\" at", fmt.Sprintf("%.2f s", t.Seconds())})
+					}
+				}
+				return d, phases
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.Fatal("agent not ready within 5 minutes")
-	return 0
+	return 0, nil
 }
