@@ -333,6 +333,7 @@ func (d *download) fetchPart(ctx context.Context, i int, useCRC bool) error {
 	if c64 != nil {
 		d.partCRC[i] = c64.Sum64()
 	}
+	startWriteback(d.f, off, ln)
 	return d.record(i, c32)
 }
 
