@@ -136,6 +136,13 @@ func TestSealCheck(t *testing.T) {
 			t.Errorf("pieces of %d: Info %+v, Verify says %+v", piece, inf, want)
 		}
 	}
+	// Pieces large enough that the SHA-256 runs beside the walk.
+	big := sealedBytes(t, 700)
+	for _, piece := range []int{parallelPiece, len(big)} {
+		if _, err := streamCheck(t, big, int64(len(big)), piece); err != nil {
+			t.Fatalf("%d bytes in pieces of %d: %v", len(big), piece, err)
+		}
+	}
 	tests := []struct {
 		name  string
 		spoil func(b []byte) []byte
