@@ -53,7 +53,7 @@ portable-check: ## Check that the reader side (client library, cache file reader
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./pkg/cachefile/ .
 
 .PHONY: lint
-lint: vet staticcheck tidy-check portable-check verify-generated ## gofmt, go vet, staticcheck, go.mod tidiness, the macOS build of the reader side, generated files up to date.
+lint: vet staticcheck tidy-check portable-check verify-generated helm-lint ## gofmt, go vet, staticcheck, go.mod tidiness, the macOS build of the reader side, generated files up to date, the Helm chart.
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed on:"; echo "$$bad"; exit 1; fi
 
 .PHONY: build
@@ -64,9 +64,9 @@ build: ## Build the binaries into bin/ (`make vet` compiles every other package)
 ##@ Test
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver and versitygw built once into a cache outside the repository (hack/tools.sh).
+test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver, kubectl, versitygw and helm built once into a cache outside the repository (hack/tools.sh).
 	bash hack/install-test-deps.sh
-	bash hack/tools.sh build etcd kube versitygw
+	bash hack/tools.sh build etcd kube versitygw helm
 
 .PHONY: test
 test: test-deps lint ## Run every test against real servers (see hack/test.sh), then a short fuzz run of every fuzz target.
@@ -94,6 +94,25 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 bench: test-deps ## Run every benchmark against its peers and print the comparison tables.
 	$(TESTSERVERS) -servers=$(BENCH_SERVERS) -- bash hack/bench.sh
 
+##@ Packaging (the image, the Helm chart)
+
+IMG ?= ghcr.io/whycache/whycache:$(VERSION)
+CONTAINER_TOOL ?= $(shell command -v docker || command -v podman || command -v buildah)
+IMAGE_ROOTFS ?= $(CURDIR)/out/rootfs
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG (default ghcr.io/whycache/whycache:VERSION) with docker (BuildKit), podman or buildah (CONTAINER_TOOL).
+	@if [ -z "$(CONTAINER_TOOL)" ]; then echo "docker-build: no docker, podman or buildah found (set CONTAINER_TOOL); make image-rootfs builds the image's filesystem without one"; exit 1; fi
+	DOCKER_BUILDKIT=1 $(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+.PHONY: image-rootfs
+image-rootfs: ## Build the image's filesystem without a container engine into IMAGE_ROOTFS (out/rootfs) and IMAGE_ROOTFS.tar (hack/imagerootfs; test/image checks it).
+	$(GO) run ./hack/imagerootfs -out $(IMAGE_ROOTFS) -tar $(IMAGE_ROOTFS).tar -ldflags '$(LDFLAGS)'
+
+.PHONY: helm-lint
+helm-lint: ## helm lint --strict and helm template of charts/whycache with several value sets (helm built once by hack/tools.sh).
+	bash hack/helm-lint.sh
+
 ##@ Operator (API, CRDs, RBAC; controller-gen is pinned in go.mod's tool directive)
 
 CONTROLLER_GEN = $(GO) tool controller-gen
@@ -103,14 +122,16 @@ generate: ## Generate the API's deepcopy methods (api/v1alpha1/zz_generated.deep
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRDs (config/crd/bases) and the manager's RBAC role (config/rbac/role.yaml) from the markers.
+manifests: ## Generate the CRDs (config/crd/bases), the manager's RBAC roles (config/rbac/role.yaml) and the pod webhook's configuration (config/webhook/manifests.yaml) from the markers, and copy the CRDs and RBAC rules into the Helm chart (hack/chartgen).
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=whycache-operator paths=./controllers/... paths=./internal/webhook/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) webhook paths=./internal/webhook/... output:webhook:artifacts:config=config/webhook
+	$(GO) run ./hack/chartgen -config config -chart charts/whycache
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when the generated files differ from what is committed.
-	@git diff --exit-code -- api config || { echo "generated files are stale: run make generate manifests and commit"; exit 1; }
-	@new=$$(git ls-files --others --exclude-standard -- api config); if [ -n "$$new" ]; then echo "generated files not committed: $$new"; exit 1; fi
+	@git diff --exit-code -- api config charts || { echo "generated files are stale: run make generate manifests and commit"; exit 1; }
+	@new=$$(git ls-files --others --exclude-standard -- api config charts); if [ -n "$$new" ]; then echo "generated files not committed: $$new"; exit 1; fi
 
 .PHONY: envtest-assets
 envtest-assets: ## Build (once) etcd and kube-apiserver for the envtest suites and print KUBEBUILDER_ASSETS.
@@ -118,4 +139,4 @@ envtest-assets: ## Build (once) etcd and kube-apiserver for the envtest suites a
 
 .PHONY: test-operator
 test-operator: ## Run the operator's tests (envtest: a real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./cmd/whycache-operator/... ./test/layering/...
+	KUBEBUILDER_ASSETS=$$(bash hack/envtest.sh assets) $(GO) test -race -count=1 $(GOTESTFLAGS) ./api/... ./controllers/... ./internal/webhook/... ./cmd/whycache-operator/... ./test/layering/...

@@ -34,8 +34,10 @@ const (
 // agentName is the name of an instance's DaemonSet and ServiceAccount.
 func agentName(inst *whycachev1.WhycacheInstance) string { return inst.Name + "-agent" }
 
-// instanceDir is the instance's directory on every node.
-func instanceDir(inst *whycachev1.WhycacheInstance) string {
+// InstanceDir is the instance's directory on every node: the agent's
+// hostPath, and the directory that the pod webhook mounts into the pods
+// that read the instance.
+func InstanceDir(inst *whycachev1.WhycacheInstance) string {
 	base := inst.Spec.Agent.HostPathBase
 	if base == "" {
 		base = "/var/lib/whycache"
@@ -124,7 +126,7 @@ func agentArgs(inst *whycachev1.WhycacheInstance) []string {
 	a := inst.Spec.Agent
 	l := inst.Spec.Limits
 	args := []string{
-		cliFlag(agentapi.FlagDir, instanceDir(inst)),
+		cliFlag(agentapi.FlagDir, InstanceDir(inst)),
 		cliFlag(agentapi.FlagHealthAddr, ":"+strconv.Itoa(agentapi.DefaultHealthPort)),
 		cliFlag(agentapi.FlagLogFormat, "json"),
 		cliFlag(agentapi.FlagVerbosity, strconv.Itoa(verbosity(a.LogLevel))),
@@ -171,16 +173,28 @@ func httpProbe(p string, period, failures int32) *corev1.Probe {
 	}
 }
 
-// restrictedSecurityContext drops everything a whycache process does not
-// need. The agent runs as root to create the instance directory on the
-// host; it still has no capabilities and cannot escalate.
-func restrictedSecurityContext() *corev1.SecurityContext {
+// RestrictedSecurityContext drops everything a whycache process does not
+// need (the agent, the Jobs, the pods' wait-ready init container). It
+// sets no user: the image's (65532, nonroot) applies.
+func RestrictedSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
 		ReadOnlyRootFilesystem:   ptr.To(true),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
+}
+
+// agentSecurityContext is RestrictedSecurityContext run as root. The
+// kubelet creates the hostPath instance directory owned by root, mode 0755,
+// and the image's nonroot user could create neither the cache file nor the
+// socket in it. Root without capabilities writes only where the owner may
+// (no CAP_DAC_OVERRIDE, no CAP_CHOWN) and cannot escalate.
+func agentSecurityContext() *corev1.SecurityContext {
+	sc := RestrictedSecurityContext()
+	sc.RunAsUser = ptr.To[int64](0)
+	sc.RunAsNonRoot = ptr.To(false)
+	return sc
 }
 
 // agentContainer is the node agent's container.
@@ -208,10 +222,10 @@ func agentContainer(inst *whycachev1.WhycacheInstance, image string) corev1.Cont
 		StartupProbe:             httpProbe(agentapi.PathHealthz, 5, 360),
 		LivenessProbe:            httpProbe(agentapi.PathHealthz, 10, 3),
 		ReadinessProbe:           httpProbe(agentapi.PathReadyz, 5, 1),
-		VolumeMounts:             []corev1.VolumeMount{{Name: volumeInstanceDir, MountPath: instanceDir(inst)}},
+		VolumeMounts:             []corev1.VolumeMount{{Name: volumeInstanceDir, MountPath: InstanceDir(inst)}},
 		ImagePullPolicy:          a.ImagePullPolicy,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext:          restrictedSecurityContext(),
+		SecurityContext:          agentSecurityContext(),
 	}
 }
 
@@ -249,7 +263,7 @@ func desiredDaemonSet(inst *whycachev1.WhycacheInstance, image string) *appsv1.D
 					Tolerations:                   a.Tolerations,
 					Containers:                    []corev1.Container{agentContainer(inst, image)},
 					Volumes: []corev1.Volume{{Name: volumeInstanceDir, VolumeSource: corev1.VolumeSource{
-						HostPath: &corev1.HostPathVolumeSource{Path: instanceDir(inst), Type: ptr.To(corev1.HostPathDirectoryOrCreate)},
+						HostPath: &corev1.HostPathVolumeSource{Path: InstanceDir(inst), Type: ptr.To(corev1.HostPathDirectoryOrCreate)},
 					}}},
 				},
 			},

@@ -19,12 +19,13 @@ import (
 	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
 )
 
-// image is the agents' and Jobs' image.
-func (r *Reconciler) image(inst *whycachev1.WhycacheInstance) string {
+// Image is the image of an instance's agents, Jobs and wait-ready init
+// containers: the instance's own, else the operator's default.
+func Image(inst *whycachev1.WhycacheInstance, defaultImage string) string {
 	if inst.Spec.Agent.Image != "" {
 		return inst.Spec.Agent.Image
 	}
-	return r.AgentImage
+	return defaultImage
 }
 
 // apply server-side-applies obj, owned by inst: the operator owns exactly
@@ -55,7 +56,7 @@ func (r *Reconciler) applyAgent(ctx context.Context, inst *whycachev1.WhycacheIn
 	if err := r.apply(ctx, inst, desiredServiceAccount(inst)); err != nil {
 		return nil, err
 	}
-	if err := r.apply(ctx, inst, desiredDaemonSet(inst, r.image(inst))); err != nil {
+	if err := r.apply(ctx, inst, desiredDaemonSet(inst, Image(inst, r.AgentImage))); err != nil {
 		return nil, err
 	}
 	var ds appsv1.DaemonSet
@@ -131,7 +132,7 @@ func (r *Reconciler) runSchedule(ctx context.Context, inst *whycachev1.WhycacheI
 // createJob creates the Job for one scheduled run; a Job of that name
 // already there is that run, created before.
 func (r *Reconciler) createJob(ctx context.Context, inst *whycachev1.WhycacheInstance, kind jobKind, due time.Time) error {
-	j := desiredJob(inst, kind, due, r.image(inst))
+	j := desiredJob(inst, kind, due, Image(inst, r.AgentImage))
 	if err := controllerutil.SetControllerReference(inst, j, r.Client.Scheme()); err != nil {
 		return fmt.Errorf("set owner of Job: %w", err)
 	}

@@ -83,6 +83,12 @@ func TestAgentDaemonSetAndServiceAccount(t *testing.T) {
 	}
 	mustf(t, len(c.Ports) == 1 && c.Ports[0].ContainerPort == agentapi.DefaultHealthPort, "ports = %+v", c.Ports)
 	mustf(t, c.SecurityContext != nil && *c.SecurityContext.ReadOnlyRootFilesystem && !*c.SecurityContext.AllowPrivilegeEscalation, "securityContext = %+v", c.SecurityContext)
+	// The image's user is nonroot; the kubelet makes the hostPath directory
+	// root's, so the agent must run as root (with no capabilities) to create
+	// its file and socket there.
+	sc := c.SecurityContext
+	mustf(t, sc.RunAsUser != nil && *sc.RunAsUser == 0 && sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot, "agent runAsUser = %v, runAsNonRoot = %v; want root", sc.RunAsUser, sc.RunAsNonRoot)
+	mustf(t, sc.Capabilities != nil && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL" && len(sc.Capabilities.Add) == 0, "agent capabilities = %+v", sc.Capabilities)
 }
 
 func TestSpecChangeRollsDaemonSet(t *testing.T) {

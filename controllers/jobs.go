@@ -124,7 +124,7 @@ func desiredJob(inst *whycachev1.WhycacheInstance, kind jobKind, scheduled time.
 						Command:                  jobArgs(inst, kind),
 						Env:                      env,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-						SecurityContext:          restrictedSecurityContext(),
+						SecurityContext:          RestrictedSecurityContext(),
 						VolumeMounts:             []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
 					}},
 					Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},

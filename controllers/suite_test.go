@@ -1,21 +1,16 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -24,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/whycache/whycache/internal/kubetest"
 )
 
 // The envtest suite: one kube-apiserver and etcd for the package, with the
@@ -89,22 +86,9 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// envtestAssets is the folder with etcd and kube-apiserver:
-// $KUBEBUILDER_ASSETS when set, else what hack/envtest.sh finds already
-// built (it never builds here: `make envtest-assets` does).
-func envtestAssets() (string, error) {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d, nil
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command("bash", filepath.Join("..", "hack", "envtest.sh"), "assets", "--no-build")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(out)), nil
-}
+// envtestAssets is the folder with etcd and kube-apiserver (see
+// kubetest.Assets).
+func envtestAssets() (string, error) { return kubetest.Assets("..") }
 
 // setUpOperatorIdentity creates the operator's namespace and
 // ServiceAccount, applies config/rbac (the generated ClusterRole and the
@@ -134,43 +118,10 @@ func setUpOperatorIdentity() error {
 	return nil
 }
 
-func serviceAccountUser(ns, name string) string { return "system:serviceaccount:" + ns + ":" + name }
+func serviceAccountUser(ns, name string) string { return kubetest.ServiceAccountUser(ns, name) }
 
-// decodeFile decodes the objects of a YAML file (documents separated by
-// ---) with the operator's scheme.
-func decodeFile(path string) ([]client.Object, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	dec := serializer.NewCodecFactory(NewScheme()).UniversalDeserializer()
-	var out []client.Object
-	for _, doc := range strings.Split(string(data), "\n---") {
-		if strings.TrimSpace(stripComments(doc)) == "" {
-			continue
-		}
-		obj, _, err := dec.Decode([]byte(doc), nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("decode %s: %w", path, err)
-		}
-		co, ok := obj.(client.Object)
-		if !ok {
-			return nil, fmt.Errorf("%s: %T is not an object", path, obj)
-		}
-		out = append(out, co)
-	}
-	return out, nil
-}
-
-func stripComments(doc string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(doc, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
-			b.WriteString(l + "\n")
-		}
-	}
-	return b.String()
-}
+// decodeFile decodes the objects of a YAML file with the operator's scheme.
+func decodeFile(path string) ([]client.Object, error) { return kubetest.DecodeFile(path, NewScheme()) }
 
 // needEnv skips a test when the API server is not available.
 func needEnv(t *testing.T) {
@@ -229,18 +180,7 @@ func (r *testReconciler) drainEvents() []string {
 
 // eventually polls f until it returns nil or the deadline passes.
 func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	kubetest.Eventually(t, timeout, f)
 }
 
-var errNotYet = errors.New("not yet")
+var errNotYet = kubetest.ErrNotYet

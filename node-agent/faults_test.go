@@ -453,12 +453,20 @@ func TestNewNodeWaitsForASnapshotAboveTheHorizon(t *testing.T) {
 	if code, body := ta.get(t, "/readyz"); code == http.StatusOK {
 		t.Fatalf("/readyz = 200 (%s) while waiting for a snapshot", body)
 	}
+	// The socket, all that a pod reading the directory reaches, says so
+	// too, and why.
+	if st := ta.status(t); st.Ready || st.Reason == "" {
+		t.Fatalf("status while waiting for a snapshot: %+v, want not ready with a reason", st)
+	}
 	if ta.AppliedID() != 0 || installs.Load() != 0 {
 		t.Fatalf("waiting agent at update %d after %d installs; want 0, 0", ta.AppliedID(), installs.Load())
 	}
 	offer.Store(true)
 	ta.WaitApplied(t, last)
 	waitReady(t, ta)
+	if st := ta.status(t); !st.Ready || st.Reason != "" || st.AppliedID != last {
+		t.Fatalf("status once ready: %+v, want ready at %d with no reason", st, last)
+	}
 	if err := equalMaps(readFile(t, ta.CachePath()), map[string]string{"b": "1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,21 @@ func unixClient(socket string) *http.Client {
 	}}
 }
 
+// status asks the agent's socket for its status.
+func (ta *testAgent) status(t *testing.T) agentapi.Status {
+	t.Helper()
+	resp, err := unixClient(ta.SocketPath()).Get("http://agent" + agentapi.PathStatus)
+	if err != nil {
+		t.Fatalf("GET %s: %v", agentapi.PathStatus, err)
+	}
+	defer resp.Body.Close()
+	var st agentapi.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("decode the status: %v", err)
+	}
+	return st
+}
+
 // get fetches a path from the agent's health server.
 func (ta *testAgent) get(t *testing.T, path string) (int, string) {
 	t.Helper()

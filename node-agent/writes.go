@@ -254,13 +254,19 @@ func classify(ctx context.Context, err error) error {
 }
 
 func (a *Agent) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, agentapi.Status{
+	st := agentapi.Status{
 		Node:      a.cfg.NodeName,
 		LogID:     a.store.ID().String(),
 		AppliedID: a.applied.Load(),
 		HeadID:    a.head.Load(),
-		Ready:     a.readiness(time.Now()) == nil,
-	})
+		Ready:     true,
+	}
+	// The socket is all a pod with a read-only mount of the directory can
+	// reach (whycache wait-ready): it says why, as /readyz does.
+	if err := a.readiness(time.Now()); err != nil {
+		st.Ready, st.Reason = false, err.Error()
+	}
+	writeJSON(w, st)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/whycache/whycache/controllers"
 	"github.com/whycache/whycache/internal/version"
+	"github.com/whycache/whycache/internal/webhook/podinject"
 )
 
 func main() {
@@ -24,6 +25,15 @@ func main() {
 	flag.StringVar(&o.AgentImage, "agent-image", "ghcr.io/whycache/whycache:"+version.Get(), "default image of the node agents and Jobs")
 	flag.DurationVar(&o.StorePollInterval, "store-poll-interval", controllers.DefaultStorePollInterval, "how often each instance's log store is read for the status")
 	flag.DurationVar(&o.StoreTimeout, "store-timeout", controllers.DefaultStoreTimeout, "bound on one read of a log store")
+	enableWebhook := flag.Bool("enable-webhook", true, "serve the pod webhook that mounts instance directories into the pods labelled "+podinject.LabelInstance)
+	wo := podinject.Options{}
+	flag.IntVar(&wo.Port, "webhook-port", 9443, "port of the pod webhook")
+	flag.StringVar(&wo.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the webhook's tls.crt and tls.key (reloaded when they change)")
+	certMode := flag.String("webhook-cert-mode", string(podinject.CertModeSelf), "self: the manager makes and renews the webhook certificate into --webhook-cert-secret and patches the caBundle; external: the certificate is mounted and its CA injected by something else (cert-manager)")
+	flag.StringVar(&wo.SecretName, "webhook-cert-secret", "whycache-webhook-server-cert", "Secret of the self-made webhook certificate (mounted at --webhook-cert-dir)")
+	flag.StringVar(&wo.SecretNamespace, "webhook-cert-secret-namespace", podinject.PodNamespace(), "namespace of --webhook-cert-secret and --webhook-service-name (default: $POD_NAMESPACE, else the pod's)")
+	flag.StringVar(&wo.ConfigName, "webhook-config-name", "whycache-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle the self mode keeps")
+	flag.StringVar(&wo.ServiceName, "webhook-service-name", "whycache-webhook-service", "Service of the webhook (the self-made certificate's DNS names)")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -38,7 +48,16 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	log.Info("starting manager", "version", version.Get(), "agentImage", o.AgentImage)
+	if *enableWebhook {
+		if wo.CertMode, err = podinject.ParseCertMode(*certMode); err != nil {
+			fail(err)
+		}
+		wo.DefaultImage = o.AgentImage
+		if err := podinject.Setup(mgr, wo); err != nil {
+			fail(err)
+		}
+	}
+	log.Info("starting manager", "version", version.Get(), "agentImage", o.AgentImage, "webhook", *enableWebhook, "webhookCertMode", *certMode)
 	// The signal handler cancels the context on SIGTERM; the manager then
 	// stops its controllers, releases the lease and returns.
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

@@ -60,7 +60,7 @@ its history, and runs the node agent.`,
 	root.AddCommand(
 		newGetCommand(g), newSetCommand(g), newDelCommand(g), newKeysCommand(g), newDumpCommand(g),
 		newInspectCommand(g), newVerifyCommand(g), newLogCommand(g), newRewriteCommand(g),
-		NewAgentCommand(), newDemoCommand(g), newSnapshotCommand(g), newBootstrapCommand(g),
+		NewAgentCommand(), newDemoCommand(g), newSnapshotCommand(g), newBootstrapCommand(g), newWaitReadyCommand(g),
 	)
 	return root
 }

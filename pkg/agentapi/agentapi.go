@@ -119,6 +119,9 @@ type Status struct {
 	HeadID uint64 `json:"head_id"`
 	// Ready reports whether the agent is within its allowed lag.
 	Ready bool `json:"ready"`
+	// Reason says why the agent is not ready, for people (empty when it
+	// is ready): the same text as the health port's /readyz.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Error codes in an ErrorResponse.

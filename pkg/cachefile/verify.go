@@ -49,24 +49,7 @@ func Inspect(path string) (Info, error) {
 // so that the work is bounded by what the file really holds, whatever its
 // header claims. Verify stops with ctx's error when ctx ends.
 func Verify(ctx context.Context, path string) (Info, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return Info{}, fmt.Errorf("verify %s: %w", path, ErrNoFile)
-		}
-		return Info{}, fmt.Errorf("verify: %w", err)
-	}
-	defer f.Close()
-	m, err := mapFile(f, false)
-	if err != nil {
-		return Info{}, fmt.Errorf("verify %s: %w", path, err)
-	}
-	defer m.unmap()
-	inf, err := verifyMapping(ctx, path, m, nil)
-	if err != nil {
-		return inf, fmt.Errorf("verify %s: %w", path, err)
-	}
-	return inf, nil
+	return verifyPath(ctx, path, nil)
 }
 
 // VerifySummed is Verify for a file whose SealHash sum the caller computed
@@ -74,6 +57,12 @@ func Verify(ctx context.Context, path string) (Info, error) {
 // with sum instead of being computed from the file once more. Everything
 // else is checked as Verify does.
 func VerifySummed(ctx context.Context, path string, sum [32]byte) (Info, error) {
+	return verifyPath(ctx, path, &sum)
+}
+
+// verifyPath maps the file at path read-only and checks it with
+// verifyMapping.
+func verifyPath(ctx context.Context, path string, sum *[32]byte) (Info, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -87,7 +76,7 @@ func VerifySummed(ctx context.Context, path string, sum [32]byte) (Info, error) 
 		return Info{}, fmt.Errorf("verify %s: %w", path, err)
 	}
 	defer m.unmap()
-	inf, err := verifyMapping(ctx, path, m, &sum)
+	inf, err := verifyMapping(ctx, path, m, sum)
 	if err != nil {
 		return inf, fmt.Errorf("verify %s: %w", path, err)
 	}

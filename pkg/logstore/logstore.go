@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // OpType says what an [Op] does.
@@ -76,19 +78,7 @@ func NewLogID() LogID {
 }
 
 // String formats the identity as a UUID: 8-4-4-4-12 lowercase hex digits.
-func (id LogID) String() string {
-	var b [36]byte
-	hex.Encode(b[0:8], id[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], id[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], id[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], id[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], id[10:])
-	return string(b[:])
-}
+func (id LogID) String() string { return uuid.UUID(id).String() }
 
 // IsZero reports whether id is the zero identity (no log).
 func (id LogID) IsZero() bool { return id == LogID{} }

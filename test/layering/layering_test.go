@@ -34,6 +34,8 @@ func TestLayering(t *testing.T) {
 		{module + "/pkg/logstore/...", []string{"/controllers", "/api/"}},
 		{module + "/pkg/agentapi", []string{"/controllers", "/api/", "/node-agent", "/pkg/cachefile"}},
 		{module + "/controllers", []string{"/node-agent", "/pkg/cachefile"}},
+		// The pod webhook runs in the operator: no data path in it.
+		{module + "/internal/webhook/...", []string{"/node-agent", "/pkg/cachefile"}},
 		{module + "/api/...", []string{"/controllers", "/node-agent", "/pkg/cachefile", "/pkg/logstore"}},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {
