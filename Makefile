@@ -11,6 +11,7 @@ BENCH_SERVERS ?= mariadb,postgres,redis,s3
 # Flags for the test run; `make test GOTESTFLAGS=-v` for verbose output.
 GOTESTFLAGS ?=
 TEST_TIMEOUT ?= 40m
+E2E_TIMEOUT ?= 20m
 # Length of each fuzz target's run in `make test` (FUZZTIME=5m make fuzz for longer).
 FUZZTIME ?= 10s
 # Number of kill -9 points in the crash tests (`make test-crash` raises it).
@@ -64,9 +65,9 @@ build: ## Build the binaries into bin/ (`make vet` compiles every other package)
 ##@ Test
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, kube-apiserver, kubectl, versitygw and helm built once into a cache outside the repository (hack/tools.sh).
+test-deps: ## Install what the tests need when missing: Debian's MariaDB, PostgreSQL and Redis; etcd, the Kubernetes binaries (kube-apiserver, kubectl, controller-manager, scheduler), versitygw, kwok and helm built once into a cache outside the repository (hack/tools.sh).
 	bash hack/install-test-deps.sh
-	bash hack/tools.sh build etcd kube versitygw helm
+	bash hack/tools.sh build etcd kube versitygw kwok helm
 
 .PHONY: test
 test: test-deps lint ## Run every test against real servers (see hack/test.sh), then a short fuzz run of every fuzz target.
@@ -74,6 +75,11 @@ test: test-deps lint ## Run every test against real servers (see hack/test.sh), 
 	CRASH_POINTS=$(CRASH_POINTS) TEST_TIMEOUT=$(TEST_TIMEOUT) GOTESTFLAGS='$(GOTESTFLAGS)' \
 		$(TESTSERVERS) -servers=$(TEST_SERVERS) -- bash hack/test.sh
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
+
+.PHONY: test-e2e
+test-e2e: test-deps ## The end-to-end test on a real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) with the operator installed and its agents and Jobs run as processes (test/cluster; a few minutes).
+	WHYCACHE_E2E_CLUSTER=1 $(TESTSERVERS) -servers=mariadb,s3 -- \
+		$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v $(GOTESTFLAGS) ./test/cluster/
 
 .PHONY: test-long
 test-long: test-deps ## The full-size runs: the SQL stores' ordering proof (16 writers x 10,000 updates, ~10 min) without -race.
@@ -93,6 +99,27 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s).
 .PHONY: bench
 bench: test-deps ## Run every benchmark against its peers and print the comparison tables.
 	$(TESTSERVERS) -servers=$(BENCH_SERVERS) -- bash hack/bench.sh
+
+# The fan-in of N simulated nodes (one store each, as node agents hold) on one
+# MariaDB and one PostgreSQL server: connections, CPU and queries per second,
+# idle and at 100 writes/s, and write -> applied on all N, as a markdown table.
+# About 15 minutes on 2 cores per store (each N: open the stores, 3 s settle,
+# 15 s idle, 10 s of writes), twice that with relays. The servers allow
+# SCALE_MAX_CONNECTIONS connections: a PostgreSQL store holds two (its pool
+# and its LISTEN connection), so 1,000 nodes need 2,000. SCALE_RELAYS=N also
+# measures through N `whycache relay` processes in front of each database.
+# SCALE_FLAGS go to `whycache-logbench scale` (-nodes=10,100, -direct=false).
+SCALE_MAX_CONNECTIONS ?= 2100
+SCALE_RELAYS ?= 0
+SCALE_FLAGS ?=
+
+.PHONY: bench-scale
+bench-scale: ## Measure the database fan-in of 10, 100, 300 and 1,000 simulated nodes (~15 min a store; not part of bench or test).
+	bash hack/install-test-deps.sh
+	mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/whycache ./cmd/whycache
+	$(TESTSERVERS) -servers=mariadb,postgres -max-connections=$(SCALE_MAX_CONNECTIONS) -- \
+		$(GO) run ./cmd/whycache-logbench scale -relays=$(SCALE_RELAYS) -whycache=$(BIN)/whycache $(SCALE_FLAGS)
 
 ##@ Packaging (the image, the Helm chart)
 

@@ -144,10 +144,30 @@ func agentArgs(inst *whycachev1.WhycacheInstance) []string {
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{agentapi.FlagMaxLagIDs, a.MaxLagIDs}, {agentapi.FlagMaxKeySize, l.MaxKeySize}, {agentapi.FlagMaxValueSize, l.MaxValueSize}, {agentapi.FlagMaxUpdateSize, l.MaxUpdateSize}} {
+	}{
+		{agentapi.FlagMaxLagIDs, a.MaxLagIDs}, {agentapi.FlagMaxKeySize, l.MaxKeySize}, {agentapi.FlagMaxValueSize, l.MaxValueSize},
+		{agentapi.FlagMaxUpdateSize, l.MaxUpdateSize},
+		{agentapi.FlagMaxInFlightBytes, a.Writes.MaxInFlightBytes}, {agentapi.FlagMaxWriteConns, int64(a.Writes.MaxConnections)},
+	} {
 		if f.v > 0 {
 			args = append(args, cliFlag(f.name, strconv.FormatInt(f.v, 10)))
 		}
+	}
+	return append(args, writeArgs(a.Writes)...)
+}
+
+// writeArgs are the agent's flags for the socket's access and the write
+// timeout (the write bounds are with the other numbers).
+func writeArgs(w whycachev1.WritesSpec) []string {
+	var args []string
+	if w.SocketMode != "" {
+		args = append(args, cliFlag(agentapi.FlagSocketMode, w.SocketMode))
+	}
+	if w.SocketGroup != nil {
+		args = append(args, cliFlag(agentapi.FlagSocketGroup, strconv.FormatInt(*w.SocketGroup, 10)))
+	}
+	if w.Timeout != nil && w.Timeout.Duration > 0 {
+		args = append(args, cliFlag(agentapi.FlagWriteTimeout, w.Timeout.Duration.String()))
 	}
 	return args
 }

@@ -1,10 +1,15 @@
 package controllers
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
 )
@@ -56,5 +61,40 @@ func TestJobName(t *testing.T) {
 	inst.Name = "a234567890123456789012345678901234567890"
 	if n := len(jobName(inst, kindSnapshot, at)); n > 63 {
 		t.Errorf("job name of %d characters", n)
+	}
+}
+
+func TestAgentWriteArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    whycachev1.WritesSpec
+		want []string // in agentArgs, in any order
+		none []string // flag prefixes that must be absent
+	}{
+		{name: "defaults", none: []string{"--socket-mode=", "--socket-group=", "--max-inflight-bytes=", "--max-write-conns=", "--write-timeout="}},
+		{name: "a group's socket", w: whycachev1.WritesSpec{SocketMode: "0660", SocketGroup: ptr.To[int64](4000)},
+			want: []string{"--socket-mode=0660", "--socket-group=4000"}, none: []string{"--max-inflight-bytes="}},
+		{name: "group 0", w: whycachev1.WritesSpec{SocketMode: "660", SocketGroup: ptr.To[int64](0)},
+			want: []string{"--socket-mode=660", "--socket-group=0"}},
+		{name: "bounds", w: whycachev1.WritesSpec{MaxInFlightBytes: 256 << 20, MaxConnections: 1024, Timeout: &metav1.Duration{Duration: 2 * time.Minute}},
+			want: []string{"--max-inflight-bytes=268435456", "--max-write-conns=1024", "--write-timeout=2m0s"}, none: []string{"--socket-mode="}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := &whycachev1.WhycacheInstance{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "flags"}}
+			inst.Spec.Agent.Writes = tc.w
+			args := agentArgs(inst)
+			for _, a := range tc.want {
+				if !slices.Contains(args, a) {
+					t.Errorf("args %v lack %s", args, a)
+				}
+			}
+			for _, p := range tc.none {
+				for _, a := range args {
+					if strings.HasPrefix(a, p) {
+						t.Errorf("args %v have %s", args, a)
+					}
+				}
+			}
+		})
 	}
 }

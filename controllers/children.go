@@ -50,15 +50,39 @@ func (r *Reconciler) apply(ctx context.Context, inst *whycachev1.WhycacheInstanc
 	return nil
 }
 
-// applyAgent applies the ServiceAccount and the DaemonSet and returns the
-// DaemonSet as the cache has it (nil right after its creation).
+// applyAgent applies the ServiceAccount, the relay tier (see
+// reconcileRelay) and the DaemonSet, and returns the DaemonSet as the
+// cache has it (nil right after its creation).
 func (r *Reconciler) applyAgent(ctx context.Context, inst *whycachev1.WhycacheInstance) (*appsv1.DaemonSet, error) {
 	if err := r.apply(ctx, inst, desiredServiceAccount(inst)); err != nil {
 		return nil, err
 	}
-	if err := r.apply(ctx, inst, desiredDaemonSet(inst, Image(inst, r.AgentImage))); err != nil {
+	current, err := r.getDaemonSet(ctx, inst)
+	if err != nil {
 		return nil, err
 	}
+	plan, err := r.reconcileRelay(ctx, inst, current)
+	if err != nil {
+		return nil, err
+	}
+	ds := desiredDaemonSet(inst, Image(inst, r.AgentImage))
+	if plan.PointAgents {
+		pointAgentsAtRelay(ds, inst)
+	}
+	if err := r.apply(ctx, inst, ds); err != nil {
+		return nil, err
+	}
+	if plan.Remove {
+		if err := r.removeRelay(ctx, inst); err != nil {
+			return nil, err
+		}
+	}
+	return r.getDaemonSet(ctx, inst)
+}
+
+// getDaemonSet returns the instance's agent DaemonSet as the cache has it,
+// or nil.
+func (r *Reconciler) getDaemonSet(ctx context.Context, inst *whycachev1.WhycacheInstance) (*appsv1.DaemonSet, error) {
 	var ds appsv1.DaemonSet
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: inst.Namespace, Name: agentName(inst)}, &ds); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -119,6 +119,16 @@ func TestInvalidSpecsRejected(t *testing.T) {
 		{"endpoint not a URL", set("spec.snapshots", map[string]any{"bucket": "b-1", "endpoint": "minio:9000"}), "spec.snapshots.endpoint: Invalid value"},
 		{"path style without endpoint", set("spec.snapshots", map[string]any{"bucket": "b-1", "pathStyle": true}), "pathStyle needs an endpoint"},
 		{"zero retention", set("spec.snapshots", map[string]any{"bucket": "b-1", "retention": int64(0)}), "spec.snapshots.retention: Invalid value"},
+		{"socket mode not octal", set("spec.agent.writes.socketMode", "0680"), "spec.agent.writes.socketMode: Invalid value"},
+		{"socket mode too long", set("spec.agent.writes.socketMode", "10660"), "spec.agent.writes.socketMode: Invalid value"},
+		{"socket group without a mode", set("spec.agent.writes.socketGroup", int64(4000)), "socketGroup limits the writers only with a socketMode that gives others nothing"},
+		{"socket group with a world-writable mode", set("spec.agent.writes", map[string]any{"socketGroup": int64(4000), "socketMode": "0666"}),
+			"socketGroup limits the writers only with a socketMode that gives others nothing"},
+		{"negative socket group", set("spec.agent.writes.socketGroup", int64(-1)), "spec.agent.writes.socketGroup: Invalid value"},
+		{"tiny in-flight bound", set("spec.agent.writes.maxInFlightBytes", int64(1024)), "spec.agent.writes.maxInFlightBytes: Invalid value"},
+		{"zero connections", set("spec.agent.writes.maxConnections", int64(0)), "spec.agent.writes.maxConnections: Invalid value"},
+		{"write timeout too short", set("spec.agent.writes.timeout", "100ms"), "writes.timeout must be between 1s and 1h"},
+		{"write timeout not a duration", set("spec.agent.writes.timeout", "soon"), "spec.agent.writes.timeout: Invalid value"},
 		{"short starting deadline", set("spec.historyRewrite.startingDeadlineSeconds", int64(1)), "spec.historyRewrite.startingDeadlineSeconds: Invalid value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

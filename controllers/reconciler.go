@@ -58,6 +58,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=whycache.io,resources=whycacheinstances/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=whycache.io,resources=whycacheinstances/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
@@ -156,11 +158,12 @@ var ManagedBySelector = labels.SelectorFromSet(labels.Set{labelManagedBy: manage
 
 // CacheOptions restrict the manager's cache of the children's kinds to the
 // objects this operator manages, so that it does not hold every
-// DaemonSet, Job and ServiceAccount of the cluster.
+// DaemonSet, Deployment, Service, Job and ServiceAccount of the cluster.
 func CacheOptions() cache.Options {
 	by := cache.ByObject{Label: ManagedBySelector}
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&appsv1.DaemonSet{}: by, &batchv1.Job{}: by, &corev1.ServiceAccount{}: by,
+		&appsv1.Deployment{}: by, &corev1.Service{}: by,
 	}}
 }
 
@@ -172,6 +175,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&batchv1.Job{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
 		Named("whycacheinstance").
 		Complete(r)
 }

@@ -211,6 +211,11 @@ type AgentSpec struct {
 	// +optional
 	MaxLagIDs int64 `json:"maxLagIDs,omitempty"`
 
+	// writes configures the agent's write API (the Unix socket in the
+	// instance directory).
+	// +optional
+	Writes WritesSpec `json:"writes,omitempty"`
+
 	// terminationGracePeriodSeconds is how long an agent has to close its
 	// file cleanly after SIGTERM.
 	// +kubebuilder:default=60
@@ -218,6 +223,50 @@ type AgentSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	TerminationGracePeriodSeconds int64 `json:"terminationGracePeriodSeconds,omitempty"`
+}
+
+// WritesSpec configures the agent's write API: who may write through the
+// socket, and how much the agent takes on at once.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.socketGroup) || (has(self.socketMode) && self.socketMode.endsWith('0'))",message="socketGroup limits the writers only with a socketMode that gives others nothing, such as 0660"
+type WritesSpec struct {
+	// socketMode is the socket's permission bits, in octal. The default,
+	// 0666, lets every pod that mounts the instance directory write; 0660
+	// with socketGroup lets only the pods that run with that group (in
+	// their supplementalGroups or runAsGroup) write, and the others read.
+	// +kubebuilder:validation:Pattern=`^0?[0-7]{3}$`
+	// +optional
+	SocketMode string `json:"socketMode,omitempty"`
+
+	// socketGroup is the numeric id of the group that owns the socket.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	// +optional
+	SocketGroup *int64 `json:"socketGroup,omitempty"`
+
+	// maxInFlightBytes bounds the request bytes the agent holds at once,
+	// across all writers (more wait, then get 503); the agent's memory for
+	// writes stays under about three times this. Default 64 MiB.
+	// +kubebuilder:validation:Minimum=1048576
+	// +kubebuilder:validation:Maximum=17179869184
+	// +optional
+	MaxInFlightBytes int64 `json:"maxInFlightBytes,omitempty"`
+
+	// maxConnections bounds the open connections to the write API (more
+	// wait in the kernel's backlog). Default 256.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65536
+	// +optional
+	MaxConnections int32 `json:"maxConnections,omitempty"`
+
+	// timeout bounds one write request, including its wait for room and
+	// for the local apply. Default 30s.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="writes.timeout must be between 1s and 1h"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // LimitsSpec bounds what one update may hold.

@@ -90,6 +90,14 @@ type WhycacheInstanceSpec struct {
 	// Jobs run as (for example an IRSA role annotation for S3 access).
 	// +optional
 	ServiceAccount ServiceAccountSpec `json:"serviceAccount,omitempty"`
+
+	// relay, when set, runs a relay tier (a Deployment and a Service) that
+	// tails the log store once and serves the log to the agents, which
+	// then reach the store through it: the database sees the relays'
+	// connections rather than one or two per node. Removing it points the
+	// agents at the store again and removes the relays.
+	// +optional
+	Relay *RelaySpec `json:"relay,omitempty"`
 }
 
 // LogStoreSpec says where the log is and how to open it.

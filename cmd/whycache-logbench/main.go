@@ -8,21 +8,38 @@
 // The SQL servers come from -mysql and -postgres, or from
 // $WHYCACHE_TEST_MYSQL_DSN and $WHYCACHE_TEST_POSTGRES_DSN (as `make bench`
 // sets them); their users must be able to create databases.
+//
+//	whycache-logbench scale [-nodes=10,100,300,1000] [-store=URL -server=mysql|postgres]
+//
+// measures the fan-in of N simulated nodes on the database servers instead
+// (`make bench-scale`; see scaleUsage).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/whycache/whycache/internal/testserver"
 	"github.com/whycache/whycache/pkg/logstore/logbench"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "scale" {
+		if err := runScale(os.Args[2:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(2)
+			}
+			fmt.Fprintf(os.Stderr, "whycache-logbench scale: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := logbench.DefaultConfig()
 	backends := flag.String("backends", strings.Join(cfg.Backends, ","), "backends to measure: dir, mysql, postgres")
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each append measurement")
@@ -37,10 +54,16 @@ func main() {
 		cfg.Writers = nil
 	}
 	cfg.Out, cfg.Progress = os.Stdout, os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	if _, err := logbench.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "whycache-logbench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// signalContext returns a context that ends at SIGINT or SIGTERM (as
+// testservers passes on an interrupt).
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -27,6 +28,7 @@ func main() {
 	flag.DurationVar(&o.StoreTimeout, "store-timeout", controllers.DefaultStoreTimeout, "bound on one read of a log store")
 	enableWebhook := flag.Bool("enable-webhook", true, "serve the pod webhook that mounts instance directories into the pods labelled "+podinject.LabelInstance)
 	wo := podinject.Options{}
+	flag.StringVar(&wo.Host, "webhook-host", "", "address the pod webhook listens on (default: every address)")
 	flag.IntVar(&wo.Port, "webhook-port", 9443, "port of the pod webhook")
 	flag.StringVar(&wo.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the webhook's tls.crt and tls.key (reloaded when they change)")
 	certMode := flag.String("webhook-cert-mode", string(podinject.CertModeSelf), "self: the manager makes and renews the webhook certificate into --webhook-cert-secret and patches the caBundle; external: the certificate is mounted and its CA injected by something else (cert-manager)")
@@ -34,6 +36,7 @@ func main() {
 	flag.StringVar(&wo.SecretNamespace, "webhook-cert-secret-namespace", podinject.PodNamespace(), "namespace of --webhook-cert-secret and --webhook-service-name (default: $POD_NAMESPACE, else the pod's)")
 	flag.StringVar(&wo.ConfigName, "webhook-config-name", "whycache-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle the self mode keeps")
 	flag.StringVar(&wo.ServiceName, "webhook-service-name", "whycache-webhook-service", "Service of the webhook (the self-made certificate's DNS names)")
+	extraNames := flag.String("webhook-cert-extra-dns-names", "", "more DNS names for the self-made certificate, comma-separated (a webhook configuration that reaches the manager by URL)")
 	zo := zap.Options{}
 	zo.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -44,6 +47,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// The signal handler cancels the context on SIGTERM; the manager then
+	// stops its controllers, releases the lease and returns.
+	ctx := ctrl.SetupSignalHandler()
 	mgr, err := controllers.NewManager(cfg, o)
 	if err != nil {
 		fail(err)
@@ -53,14 +59,15 @@ func main() {
 			fail(err)
 		}
 		wo.DefaultImage = o.AgentImage
-		if err := podinject.Setup(mgr, wo); err != nil {
+		if *extraNames != "" {
+			wo.ExtraDNSNames = strings.Split(*extraNames, ",")
+		}
+		if err := podinject.Setup(ctx, mgr, wo); err != nil {
 			fail(err)
 		}
 	}
 	log.Info("starting manager", "version", version.Get(), "agentImage", o.AgentImage, "webhook", *enableWebhook, "webhookCertMode", *certMode)
-	// The signal handler cancels the context on SIGTERM; the manager then
-	// stops its controllers, releases the lease and returns.
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		fail(err)
 	}
 }

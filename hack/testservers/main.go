@@ -24,8 +24,9 @@ import (
 
 func main() {
 	servers := flag.String("servers", "mariadb,postgres", "comma-separated servers to start: mariadb, postgres, redis, s3")
+	maxConns := flag.Int("max-connections", 0, "max_connections of MariaDB and PostgreSQL (0: the default, 1000 and 400)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testservers [-servers=mariadb,postgres,redis,s3] -- command [args...]\n")
+		fmt.Fprintf(os.Stderr, "usage: testservers [-servers=mariadb,postgres,redis,s3] [-max-connections=N] -- command [args...]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -33,10 +34,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(*servers, flag.Args()))
+	os.Exit(run(*servers, *maxConns, flag.Args()))
 }
 
-func run(servers string, args []string) int {
+func run(servers string, maxConns int, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var running []*testserver.Server
@@ -59,13 +60,17 @@ func run(servers string, args []string) int {
 			if os.Getenv(testserver.EnvMySQLDSN) != "" {
 				continue
 			}
-			start = testserver.StartMariaDB
+			start = func(ctx context.Context, base string) (*testserver.Server, error) {
+				return testserver.StartMariaDB(ctx, base, testserver.WithMaxConnections(maxConns))
+			}
 			vars = func(s *testserver.Server) []string { return []string{testserver.EnvMySQLDSN + "=" + s.DSN} }
 		case "postgres", "postgresql":
 			if os.Getenv(testserver.EnvPostgresDSN) != "" {
 				continue
 			}
-			start = testserver.StartPostgres
+			start = func(ctx context.Context, base string) (*testserver.Server, error) {
+				return testserver.StartPostgres(ctx, base, testserver.WithMaxConnections(maxConns))
+			}
 			vars = func(s *testserver.Server) []string { return []string{testserver.EnvPostgresDSN + "=" + s.DSN} }
 		case "redis":
 			if os.Getenv(testserver.EnvRedisAddr) != "" {

@@ -17,7 +17,8 @@ const mariadbPassword = "whycache-test-secret"
 // temporary directory when empty) and starts a server on a free port of
 // 127.0.0.1 with a database "whycache" and a user "whycache" that may create
 // further databases. The DSN is for github.com/go-sql-driver/mysql.
-func StartMariaDB(ctx context.Context, base string) (*Server, error) {
+func StartMariaDB(ctx context.Context, base string, opts ...Option) (*Server, error) {
+	o := buildOptions(defaultMariaDBMaxConnections, opts)
 	mariadbd, err := lookBin("mariadbd", "/usr/sbin/mariadbd", "mysqld", "/usr/sbin/mysqld")
 	if err != nil {
 		return nil, fmt.Errorf("start mariadb: %w", err)
@@ -56,7 +57,7 @@ func StartMariaDB(ctx context.Context, base string) (*Server, error) {
 		"--datadir="+data, "--bind-address=127.0.0.1", "--port="+itoa(port), "--socket="+sock,
 		"--pid-file="+filepath.Join(dir, "mysqld.pid"), "--log-error="+logPath,
 		"--skip-name-resolve", "--max-allowed-packet=256M", "--innodb-buffer-pool-size=256M",
-		"--innodb-log-file-size=256M", "--max-connections=1000")
+		"--innodb-log-file-size=256M", "--max-connections="+itoa(o.maxConnections))
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err

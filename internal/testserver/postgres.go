@@ -29,7 +29,8 @@ func pgBin(name string) (string, error) {
 // temporary directory when empty) and starts it on a free port of 127.0.0.1
 // with a database "whycache". PostgreSQL refuses to run as root, so as root
 // the server runs as the "postgres" user. The DSN is a pgx URL.
-func StartPostgres(ctx context.Context, base string) (*Server, error) {
+func StartPostgres(ctx context.Context, base string, opts ...Option) (*Server, error) {
+	o := buildOptions(defaultPostgresMaxConnections, opts)
 	initdb, err := pgBin("initdb")
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
@@ -70,7 +71,7 @@ func StartPostgres(ctx context.Context, base string) (*Server, error) {
 	}
 	err = startDaemon(s, cred, logPath, postgres, "-D", data,
 		"-c", "listen_addresses=127.0.0.1", "-c", "port="+itoa(port),
-		"-c", "unix_socket_directories="+dir, "-c", "max_connections=400",
+		"-c", "unix_socket_directories="+dir, "-c", "max_connections="+itoa(o.maxConnections),
 		"-c", "shared_buffers=256MB", "-c", "max_wal_size=2GB")
 	if err != nil {
 		_ = os.RemoveAll(dir)

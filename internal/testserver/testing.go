@@ -109,7 +109,7 @@ func MySQL(tb testing.TB) string {
 	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
 		return dsn
 	}
-	s, err := shared(tb, "mariadb", StartMariaDB)
+	s, err := shared(tb, "mariadb", func(ctx context.Context, base string) (*Server, error) { return StartMariaDB(ctx, base) })
 	if err != nil {
 		unavailable(tb, "MariaDB", EnvMySQLDSN, err)
 	}
@@ -123,7 +123,7 @@ func Postgres(tb testing.TB) string {
 	if dsn := os.Getenv(EnvPostgresDSN); dsn != "" {
 		return dsn
 	}
-	s, err := shared(tb, "postgres", StartPostgres)
+	s, err := shared(tb, "postgres", func(ctx context.Context, base string) (*Server, error) { return StartPostgres(ctx, base) })
 	if err != nil {
 		unavailable(tb, "PostgreSQL", EnvPostgresDSN, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -44,7 +45,7 @@ func startManager(t *testing.T, o Options, probeAddr string) {
 		t.Fatal(err)
 	}
 	o.Host, o.Port, o.DefaultImage = env.WebhookInstallOptions.LocalServingHost, env.WebhookInstallOptions.LocalServingPort, testImage
-	if err := Setup(mgr, o); err != nil {
+	if err := Setup(t.Context(), mgr, o); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,12 +115,30 @@ func testPod(ns, name string, labels, annotations map[string]string, env ...core
 }
 
 // TestWebhookThroughTheAPIServer: the real API server calls the webhook
-// (certificates from envtest, as if mounted: the external mode) and
-// stores what it answered.
+// (certificates from envtest, mounted late as cert-manager's would be: the
+// external mode) and stores what it answered.
 func TestWebhookThroughTheAPIServer(t *testing.T) {
 	needEnv(t)
 	setCABundle(t, env.WebhookInstallOptions.LocalServingCAData)
-	startManager(t, Options{CertDir: env.WebhookInstallOptions.LocalServingCertDir, CertMode: CertModeExternal}, "0")
+	certDir := t.TempDir()
+	probeAddr := freeAddr(t)
+	startManager(t, Options{CertDir: certDir, CertMode: CertModeExternal}, probeAddr)
+	// No certificate yet: the manager waits, not ready, rather than fail.
+	kubetest.Eventually(t, time.Minute, func() error {
+		if code := getCode(t, "http://"+probeAddr+"/readyz"); code != http.StatusInternalServerError {
+			return fmt.Errorf("%w: /readyz = %d", kubetest.ErrNotYet, code)
+		}
+		return nil
+	})
+	for _, k := range []string{"tls.crt", "tls.key"} {
+		b, err := os.ReadFile(filepath.Join(env.WebhookInstallOptions.LocalServingCertDir, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certDir, k), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitServing(t)
 	ns := testNamespace(t)
 	createInstance(t, ns, "flags", func(i *whycachev1.WhycacheInstance) { i.Spec.Agent.HostPathBase = "/mnt/cache" })
@@ -228,6 +247,12 @@ func TestSelfMadeCertificate(t *testing.T) {
 	// envtest's CA, which does not sign the self-made certificate: the
 	// manager must replace it.
 	setCABundle(t, env.WebhookInstallOptions.LocalServingCAData)
+	// No Secret yet (config/webhook ships an empty one; without it, the
+	// manager makes it).
+	key := types.NamespacedName{Namespace: operatorNamespace, Name: secretName}
+	if err := admin.Get(t.Context(), key, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the certificate Secret before the manager starts: %v, want none", err)
+	}
 	certDir := t.TempDir()
 	probeAddr := freeAddr(t)
 	startManager(t, Options{
@@ -238,7 +263,7 @@ func TestSelfMadeCertificate(t *testing.T) {
 	// Play the kubelet: the Secret's files appear in the mounted directory.
 	var secret corev1.Secret
 	kubetest.Eventually(t, 2*time.Minute, func() error {
-		if err := admin.Get(t.Context(), types.NamespacedName{Namespace: operatorNamespace, Name: secretName}, &secret); err != nil {
+		if err := admin.Get(t.Context(), key, &secret); err != nil {
 			return err
 		}
 		if len(secret.Data["tls.crt"]) == 0 || len(secret.Data["ca.crt"]) == 0 {

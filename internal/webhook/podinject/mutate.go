@@ -49,6 +49,10 @@ type Injection struct {
 	// the instance's agents.
 	Image      string
 	PullPolicy corev1.PullPolicy
+	// SocketGroup, when the instance's socket is restricted to a group,
+	// is the wait-ready container's group, so that it may ask the agent
+	// without the pod's other containers getting write access.
+	SocketGroup *int64
 }
 
 // InjectionFor is the injection for a pod with these annotations that
@@ -56,9 +60,10 @@ type Injection struct {
 // wait-ready annotation that is not a boolean is ErrBadAnnotation.
 func InjectionFor(inst *whycachev1.WhycacheInstance, annotations map[string]string, defaultImage string) (Injection, error) {
 	in := Injection{
-		Dir:        controllers.InstanceDir(inst),
-		Image:      controllers.Image(inst, defaultImage),
-		PullPolicy: inst.Spec.Agent.ImagePullPolicy,
+		Dir:         controllers.InstanceDir(inst),
+		Image:       controllers.Image(inst, defaultImage),
+		PullPolicy:  inst.Spec.Agent.ImagePullPolicy,
+		SocketGroup: inst.Spec.Agent.Writes.SocketGroup,
 	}
 	if v, ok := annotations[AnnotationWaitReady]; ok {
 		b, err := strconv.ParseBool(v)
@@ -180,6 +185,10 @@ func waitReadyContainer(in Injection) corev1.Container {
 	// still apply, so a socket restricted to a group stays reachable.
 	sc.RunAsNonRoot = ptr.To(true)
 	sc.RunAsUser = ptr.To[int64](waitReadyUser)
+	// Connecting to the socket needs write permission on it.
+	if in.SocketGroup != nil {
+		sc.RunAsGroup = ptr.To(*in.SocketGroup)
+	}
 	return corev1.Container{
 		Name:            WaitReadyContainerName,
 		Image:           in.Image,

@@ -43,6 +43,8 @@ func TestInject(t *testing.T) {
 	plain := Injection{Dir: testDir, Image: "whycache:test", PullPolicy: corev1.PullIfNotPresent}
 	wait := plain
 	wait.WaitReady = true
+	groupWait := wait
+	groupWait.SocketGroup = ptr.To[int64](4000)
 	for _, tc := range []struct {
 		name     string
 		spec     *corev1.PodSpec
@@ -51,6 +53,7 @@ func TestInject(t *testing.T) {
 	}{
 		{name: "plain pod", spec: basicSpec(), in: plain},
 		{name: "wait-ready", spec: basicSpec(), in: wait},
+		{name: "wait-ready, a group's socket", spec: basicSpec(), in: groupWait},
 		{name: "no init containers, wait-ready", spec: &corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}, in: wait},
 		{name: "the pod already sets WHYCACHE_DIR to the mount", in: plain, spec: withContainer(basicSpec(), func(c *corev1.Container) {
 			c.Env = append(c.Env, corev1.EnvVar{Name: EnvDir, Value: MountPath})
@@ -162,6 +165,9 @@ func checkInjected(t *testing.T, before, got *corev1.PodSpec, in Injection) {
 			t.Errorf("first init container %s image %s policy %s, want %s %s %s", w.Name, w.Image, w.ImagePullPolicy, WaitReadyContainerName, in.Image, in.PullPolicy)
 		}
 		sc := w.SecurityContext
+		if sc != nil && !equality.Semantic.DeepEqual(sc.RunAsGroup, in.SocketGroup) {
+			t.Errorf("wait-ready runAsGroup %v, want the socket's group %v", sc.RunAsGroup, in.SocketGroup)
+		}
 		if sc == nil || !ptr.Deref(sc.RunAsNonRoot, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) ||
 			sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
 			t.Errorf("wait-ready security context %+v is not restricted", sc)
@@ -247,13 +253,16 @@ func TestInjectionFor(t *testing.T) {
 			i.Spec.Agent.Image = "mirror/whycache:2"
 			i.Spec.Agent.ImagePullPolicy = corev1.PullAlways
 		}), want: Injection{Dir: "/mnt/fast/apps/flags", Image: "mirror/whycache:2", PullPolicy: corev1.PullAlways}},
+		{name: "a group's socket", inst: inst(func(i *whycachev1.WhycacheInstance) {
+			i.Spec.Agent.Writes.SocketGroup = ptr.To[int64](4000)
+		}), want: Injection{Dir: testDir, Image: "default:1", SocketGroup: ptr.To[int64](4000)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := InjectionFor(tc.inst, tc.annotations, "default:1")
 			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, ErrBadAnnotation)) {
 				t.Fatalf("err = %v, want ErrBadAnnotation %v", err, tc.wantErr)
 			}
-			if got != tc.want {
+			if !equality.Semantic.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

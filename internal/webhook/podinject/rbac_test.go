@@ -27,6 +27,8 @@ func TestWebhookRoleIsLeast(t *testing.T) {
 		{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", configName, false},
 		{"watch", "", "secrets", operatorNamespace, "", true},
 		{"update", "", "secrets", operatorNamespace, secretName, true},
+		{"create", "", "secrets", operatorNamespace, "", true},
+		{"create", "", "secrets", "some-app", "", false},
 		{"delete", "", "secrets", operatorNamespace, secretName, false},
 		{"watch", "", "secrets", "some-app", "", false},
 		{"update", "", "secrets", "some-app", "x", false},

@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -22,7 +28,7 @@ import (
 //
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,resourceNames=whycache-mutating-webhook-configuration,verbs=update;patch
-// +kubebuilder:rbac:groups="",namespace=whycache-system,resources=secrets,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups="",namespace=whycache-system,resources=secrets,verbs=get;list;watch;create;update
 
 // CertMode says where the webhook's serving certificate comes from.
 type CertMode string
@@ -66,8 +72,9 @@ type Options struct {
 	// ServiceName is the webhook's Service, in SecretNamespace: the
 	// self-made certificate is for SERVICE.NAMESPACE.svc.
 	ServiceName string
-	// ExtraDNSNames are more names for the self-made certificate (the
-	// tests reach the webhook at localhost).
+	// ExtraDNSNames are more names for the self-made certificate, for a
+	// webhook configuration that reaches the manager by URL (a manager
+	// outside the cluster; the tests, at localhost).
 	ExtraDNSNames []string
 	// DefaultImage is the operator's default agent image.
 	DefaultImage string
@@ -97,11 +104,17 @@ func (o Options) validate() error {
 // Setup adds the webhook to mgr: its server, started once its serving
 // certificate is ready, with a readiness check that fails until then
 // (so the Service sends no request to a replica that cannot answer), and,
-// in the self mode, the certificate rotator. Every replica serves, leader
-// or not.
-func Setup(mgr ctrl.Manager, o Options) error {
+// in the self mode, the certificate rotator, with its Secret created (empty)
+// when it is missing. Every replica serves, leader or not.
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := o.validate(); err != nil {
 		return fmt.Errorf("pod webhook: %w", err)
+	}
+	if o.CertMode == CertModeSelf {
+		key := types.NamespacedName{Namespace: o.SecretNamespace, Name: o.SecretName}
+		if err := ensureSecret(ctx, mgr.GetAPIReader(), mgr.GetClient(), key); err != nil {
+			return fmt.Errorf("pod webhook: %w", err)
+		}
 	}
 	srv := webhook.NewServer(webhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir})
 	srv.Register(Path, &webhook.Admission{Handler: &Handler{
@@ -126,14 +139,43 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		}); err != nil {
 			return fmt.Errorf("pod webhook: add the certificate rotator: %w", err)
 		}
-	} else {
-		close(ready)
+	} else if err := mgr.Add(&certFilesWatch{dir: o.CertDir, ready: ready}); err != nil {
+		return fmt.Errorf("pod webhook: add the certificate wait: %w", err)
 	}
 	if err := mgr.Add(&gatedServer{ready: ready, srv: srv}); err != nil {
 		return fmt.Errorf("pod webhook: add the server: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
 		return fmt.Errorf("pod webhook: add the readiness check: %w", err)
+	}
+	return nil
+}
+
+// ensureSecretTimeout bounds the start-up check of the certificate Secret.
+const ensureSecretTimeout = 30 * time.Second
+
+// ensureSecret creates the self mode's certificate Secret, empty, when it
+// does not exist: the rotator fills a Secret but never creates one, and
+// stops the manager when it finds none.
+func ensureSecret(ctx context.Context, r client.Reader, w client.Writer, key types.NamespacedName) error {
+	ctx, cancel := context.WithTimeout(ctx, ensureSecretTimeout)
+	defer cancel()
+	err := r.Get(ctx, key, &corev1.Secret{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read the certificate Secret %s: %w", key, err)
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{
+			"app.kubernetes.io/name": "whycache", "app.kubernetes.io/component": "operator",
+		}},
+		Type: corev1.SecretTypeOpaque,
+	}
+	// Another replica may create it at the same moment.
+	if err := w.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create the certificate Secret %s: %w", key, err)
 	}
 	return nil
 }
@@ -162,6 +204,48 @@ func (g *gatedServer) Start(ctx context.Context) error {
 
 // NeedLeaderElection is false: every replica serves the webhook.
 func (g *gatedServer) NeedLeaderElection() bool { return false }
+
+// certFilesWatch closes ready once the certificate and its key are in dir:
+// in the external mode, until cert-manager has issued the certificate and
+// the kubelet has mounted it, the manager waits (not ready) instead of
+// failing.
+type certFilesWatch struct {
+	dir   string
+	ready chan struct{}
+}
+
+// certPollInterval is how often certFilesWatch looks.
+const certPollInterval = time.Second
+
+// Start polls until the files are there or ctx ends.
+func (w *certFilesWatch) Start(ctx context.Context) error {
+	t := time.NewTicker(certPollInterval)
+	defer t.Stop()
+	for !certFilesPresent(w.dir) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+	close(w.ready)
+	return nil
+}
+
+// NeedLeaderElection is false: every replica serves the webhook.
+func (w *certFilesWatch) NeedLeaderElection() bool { return false }
+
+// certFilesPresent says whether dir holds a non-empty tls.crt and tls.key
+// (the names the webhook server reads).
+func certFilesPresent(dir string) bool {
+	for _, n := range []string{"tls.crt", "tls.key"} {
+		fi, err := os.Stat(filepath.Join(dir, n))
+		if err != nil || fi.Size() == 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // serviceAccountNamespaceFile holds the pod's namespace in a pod.
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

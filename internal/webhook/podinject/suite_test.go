@@ -89,8 +89,8 @@ func run(m *testing.M) int {
 }
 
 // setUpOperatorIdentity creates the operator's namespace, applies
-// config/rbac and the webhook's certificate Secret from config/webhook,
-// and makes operatorCfg impersonate the operator's ServiceAccount.
+// config/rbac, and makes operatorCfg impersonate the operator's
+// ServiceAccount.
 func setUpOperatorIdentity(adminCfg *rest.Config) error {
 	var err error
 	if admin, err = client.New(adminCfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
@@ -102,7 +102,6 @@ func setUpOperatorIdentity(adminCfg *rest.Config) error {
 	}
 	for _, f := range []string{
 		"rbac/service_account.yaml", "rbac/role.yaml", "rbac/role_binding.yaml", "rbac/namespaced_role_binding.yaml",
-		"webhook/secret.yaml",
 	} {
 		objs, err := kubetest.DecodeFile(filepath.Join(repoRoot, "config", f), controllers.NewScheme())
 		if err != nil {
