@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,9 +16,15 @@ import (
 	"github.com/whycache/whycache/pkg/snapshot"
 )
 
-// snapshotTempPrefix names the downloads in progress in the instance
-// directory; a download that a kill -9 interrupted is removed on the next.
-const snapshotTempPrefix = ".snapshot-"
+// snapshotTempPrefix names the downloads in the private directory.
+// snapshotDownload is the one download in progress, kept with its progress
+// record when it is interrupted (an agent killed, the store unreachable)
+// so that the next attempt resumes it when it is of the same object
+// version; other files with the prefix are leftovers and removed.
+const (
+	snapshotTempPrefix = ".snapshot-"
+	snapshotDownload   = snapshotTempPrefix + "download.whycache"
+)
 
 // SnapshotBootstrapper is a Bootstrapper that downloads the newest usable
 // snapshot of the log: one whose identity matches, whose update id lies
@@ -75,37 +80,40 @@ func NewSnapshotBootstrapper(cfg SnapshotConfig) (*SnapshotBootstrapper, error) 
 // verified completely (cachefile.Verify), and returns its path.
 func (b *SnapshotBootstrapper) Bootstrap(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options) (string, error) {
 	var out string
-	err := b.run(ctx, store, dir, opts, func(path string, sum *[32]byte) error {
-		verify := cachefile.Verify
-		if sum != nil {
-			verify = func(ctx context.Context, path string) (cachefile.Info, error) {
-				return cachefile.VerifySummed(ctx, path, *sum)
+	err := b.run(ctx, store, dir, opts, func(path string, checked *cachefile.SealCheck) error {
+		if checked == nil { // a replay
+			if _, err := cachefile.Verify(ctx, path); err != nil {
+				return err
 			}
+			out = path
+			return nil
 		}
-		if _, err := verify(ctx, path); err != nil {
-			return err
-		}
-		out = path
-		return nil
+		out = filepath.Join(dir, snapshotTempPrefix+"bootstrap.whycache")
+		return os.Rename(path, out) // off the download's name, which the next download reuses
 	})
 	return out, err
 }
 
-// Install puts the newest usable snapshot (or a replay) into w with
-// Writer.Adopt (Writer.Replace when the file is not in the writer's
-// directory), which verifies the file completely before it installs it; a
-// snapshot it refuses is skipped for the next older one. This saves the
-// separate verification Bootstrap makes, a full pass over the file, and
-// Adopt saves Replace's copy of every record: the downloaded file becomes
-// the new generation.
+// Install puts the newest usable snapshot (or a replay) into w: a download
+// into the private directory beside w's file, verified completely as it
+// arrives (cachefile.SealCheck), becomes the new generation with
+// Writer.AdoptChecked, without a second pass over it nor a copy; a replay
+// goes through Writer.Adopt, and a file outside w's directories through
+// Writer.Replace. A snapshot refused is skipped for the next older one.
 func (b *SnapshotBootstrapper) Install(ctx context.Context, store logstore.Store, w *cachefile.Writer, dir string, opts cachefile.Options) error {
-	return b.run(ctx, store, dir, opts, func(path string, sum *[32]byte) error {
+	// Downloads go where readers cannot open them, and stay there when
+	// interrupted, to be resumed.
+	if private := filepath.Join(dir, cachefile.PrivateDirName); filepath.Dir(filepath.Clean(w.Path())) == filepath.Clean(dir) {
+		dir = private
+	}
+	return b.run(ctx, store, dir, opts, func(path string, checked *cachefile.SealCheck) error {
 		defer os.Remove(path) // gone already when adopted
+		home := filepath.Dir(filepath.Clean(w.Path()))
 		switch {
-		case filepath.Dir(filepath.Clean(path)) != filepath.Dir(filepath.Clean(w.Path())):
+		case filepath.Dir(path) != home && filepath.Dir(path) != filepath.Join(home, cachefile.PrivateDirName):
 			return w.Replace(ctx, path)
-		case sum != nil:
-			return w.AdoptSummed(ctx, path, *sum)
+		case checked != nil:
+			return w.AdoptChecked(ctx, path, checked)
 		default:
 			return w.Adopt(ctx, path)
 		}
@@ -117,7 +125,7 @@ func (b *SnapshotBootstrapper) Install(ctx context.Context, store logstore.Store
 // corrupt, and to the Fallback when the horizon allows.
 func (b *SnapshotBootstrapper) run(ctx context.Context, store logstore.Store, dir string, opts cachefile.Options, accept acceptFunc) error {
 	start := b.cfg.Now()
-	removeStaleDownloads(dir, b.cfg.Logger)
+	removeStaleDownloads(dir, b.cfg.Logger, snapshotDownload, snapshotDownload+snapshot.ProgressSuffix)
 	if err := b.jitter(ctx); err != nil {
 		return err
 	}
@@ -295,102 +303,16 @@ func (b *SnapshotBootstrapper) fromSnapshots(ctx context.Context, store logstore
 	return used, err
 }
 
-// acceptFunc verifies a downloaded (or replayed) file and installs it. sum,
-// when not nil, is its cachefile.SealHash, computed during the download.
-type acceptFunc func(path string, sum *[32]byte) error
+// acceptFunc installs a downloaded (or replayed) file. checked, when not
+// nil, is the check that verified the download completely as it arrived;
+// a nil one (a replay) leaves the verification to acceptFunc.
+type acceptFunc func(path string, checked *cachefile.SealCheck) error
 
 // refused reports whether the cache file layer refused a file as not a
 // good snapshot of this log.
 func refused(err error) bool {
 	return errors.Is(err, cachefile.ErrCorrupt) || errors.Is(err, cachefile.ErrVersion) ||
 		errors.Is(err, cachefile.ErrIdentityMismatch) || errors.Is(err, cachefile.ErrInvalid)
-}
-
-// fetch downloads one snapshot into a temporary file in dir, checks its
-// header against the manifest and the log, and hands it to accept (which
-// verifies it completely); the file is removed unless accept keeps it.
-func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest, accept acceptFunc) error {
-	f, err := os.CreateTemp(dir, snapshotTempPrefix+"*.whycache")
-	if err != nil {
-		return fmt.Errorf("snapshot bootstrap: %w", err)
-	}
-	path := f.Name()
-	f.Close()
-	os.Remove(path) // Download creates it exclusively
-	opts := b.cfg.Download
-	opts.Progress = b.progress(m)
-	// The full verification that follows (cachefile.VerifySummed, or
-	// AdoptSummed's) checks the file's own SHA-256, computed here as the
-	// parts arrive rather than in a pass after the download: the download
-	// checks the manifest's cheaper CRC beside it.
-	opts.Checksum = snapshot.ChecksumCRC64NVME
-	sh := cachefile.NewSealHash()
-	opts.Also = sh
-	b.cfg.Logger.Info("downloading snapshot", "object", m.Object, "updateID", m.UpdateID, "bytes", m.Size)
-	if err := b.cfg.Layout.Download(ctx, m, path, opts); err != nil {
-		reason := "download"
-		if errors.Is(err, snapshot.ErrCorrupt) {
-			reason = "checksum"
-		} else if errors.Is(err, snapshot.ErrChanged) {
-			reason = "changed"
-		}
-		if ctx.Err() == nil {
-			b.m.failure(reason)
-		}
-		return err
-	}
-	reason, err := checkHeader(path, store.ID(), m)
-	if err == nil {
-		sum := sh.Sum()
-		err = accept(path, &sum)
-		reason = "corrupt"
-		if errors.Is(err, cachefile.ErrIdentityMismatch) {
-			reason = "identity"
-		} else if errors.Is(err, cachefile.ErrVersion) {
-			reason = "version"
-		}
-	}
-	if err != nil {
-		os.Remove(path)
-		if ctx.Err() == nil && (refused(err) || errors.Is(err, snapshot.ErrCorrupt)) {
-			b.m.failure(reason)
-		}
-		return fmt.Errorf("snapshot %s: %w", m.Key, err)
-	}
-	return nil
-}
-
-// checkHeader compares the file's header with the manifest and the log:
-// the cheap checks, before the full verification.
-func checkHeader(path string, log logstore.LogID, m snapshot.Manifest) (string, error) {
-	inf, err := cachefile.Inspect(path)
-	switch {
-	case errors.Is(err, cachefile.ErrVersion):
-		return "version", err
-	case err != nil:
-		return "corrupt", err
-	case inf.LogID != log:
-		return "identity", fmt.Errorf("file of log %s in the snapshots of log %s: %w", logstore.LogID(inf.LogID), log, snapshot.ErrCorrupt)
-	case !inf.Sealed || inf.UpdateID != m.UpdateID:
-		return "corrupt", fmt.Errorf("file sealed=%v at update %d, manifest says %d: %w", inf.Sealed, inf.UpdateID, m.UpdateID, snapshot.ErrCorrupt)
-	}
-	return "", nil
-}
-
-// removeStaleDownloads removes downloads that a killed agent left behind.
-func removeStaleDownloads(dir string, log logr.Logger) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), snapshotTempPrefix) {
-			p := filepath.Join(dir, e.Name())
-			if err := os.Remove(p); err == nil {
-				log.Info("removed an interrupted snapshot download", "path", p)
-			}
-		}
-	}
 }
 
 // The agent chooses with the snapshots on offer and installs through

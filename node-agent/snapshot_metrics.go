@@ -19,6 +19,8 @@ type snapshotMetrics struct {
 	downloadDone  prometheus.Gauge
 	downloadTotal prometheus.Gauge
 	downloadRate  prometheus.Gauge
+	fetchedBytes  prometheus.Counter
+	resumedBytes  prometheus.Counter
 }
 
 func newSnapshotMetrics() *snapshotMetrics {
@@ -43,11 +45,15 @@ func newSnapshotMetrics() *snapshotMetrics {
 			"Size of the current (or last) snapshot download."))),
 		downloadRate: prometheus.NewGauge(prometheus.GaugeOpts(o("snapshot_download_bytes_per_second",
 			"Rate of the current (or last) snapshot download."))),
+		fetchedBytes: prometheus.NewCounter(prometheus.CounterOpts(o("snapshot_fetched_bytes_total",
+			"Bytes of snapshots read from the store."))),
+		resumedBytes: prometheus.NewCounter(prometheus.CounterOpts(o("snapshot_resumed_bytes_total",
+			"Bytes of snapshot downloads kept from an interrupted download instead of being fetched again."))),
 	}
 }
 
 func (m *snapshotMetrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.sources, m.bytes, m.seconds, m.age, m.failures, m.downloadDone, m.downloadTotal, m.downloadRate}
+	return []prometheus.Collector{m.sources, m.bytes, m.seconds, m.age, m.failures, m.downloadDone, m.downloadTotal, m.downloadRate, m.fetchedBytes, m.resumedBytes}
 }
 
 func (m *snapshotMetrics) describe(ch chan<- *prometheus.Desc) {
@@ -72,6 +78,11 @@ func (m *snapshotMetrics) done(source string, bytes int64, d, age time.Duration)
 }
 
 func (m *snapshotMetrics) failure(reason string) { m.failures.WithLabelValues(reason).Inc() }
+
+func (m *snapshotMetrics) fetched(st snapshot.DownloadStats) {
+	m.fetchedBytes.Add(float64(st.Fetched))
+	m.resumedBytes.Add(float64(st.Resumed))
+}
 
 // progress reports a download in the metrics and, every few seconds, in
 // the log.

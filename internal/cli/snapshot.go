@@ -33,14 +33,17 @@ const (
 // snapshotFlags are the flags of every command that reads or writes
 // snapshots.
 type snapshotFlags struct {
-	url         string
-	partSize    int64
-	concurrency int
+	url          string
+	partSize     int64
+	downloadPart int64
+	concurrency  int
 }
 
 func (f *snapshotFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.url, agentapi.FlagSnapshotURL, "", "where snapshots live: s3://bucket/prefix?region=...&endpoint=...&path-style=true, or a directory")
-	fs.Int64Var(&f.partSize, "snapshot-part-size", snapshot.DefaultPartSize, "bytes per multipart upload part and per ranged download")
+	fs.Int64Var(&f.partSize, "snapshot-part-size", snapshot.DefaultPartSize, "bytes per multipart upload part")
+	fs.Int64Var(&f.downloadPart, "snapshot-download-part-size", snapshot.DefaultDownloadPartSize,
+		"bytes per ranged GET of a download (small parts, fetched in order, let the checks follow the download)")
 	fs.IntVar(&f.concurrency, "snapshot-concurrency", snapshot.DefaultConcurrency, "parts in flight at once, per process")
 }
 
@@ -57,7 +60,7 @@ func (f *snapshotFlags) open(ctx context.Context) (*snapshot.Layout, error) {
 }
 
 func (f *snapshotFlags) download() snapshot.DownloadOptions {
-	return snapshot.DownloadOptions{PartSize: f.partSize, Concurrency: f.concurrency}
+	return snapshot.DownloadOptions{PartSize: f.downloadPart, Concurrency: f.concurrency}
 }
 
 func newSnapshotCommand(g *globals) *cobra.Command {

@@ -61,11 +61,16 @@ func StartS3(ctx context.Context, base string) (*Server, error) {
 	// The credentials go through the environment, not the command line,
 	// where any process could read them.
 	env := append(os.Environ(), "ROOT_ACCESS_KEY="+S3AccessKey, "ROOT_SECRET_KEY="+S3SecretKey)
-	if err := startDaemonEnv(s, env, logPath, bin, "--port", s.Addr, "--region", S3Region, "--quiet", "posix", data); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
+	s.start = func(ctx context.Context) error {
+		if err := startDaemonEnv(s, env, logPath, bin, "--port", s.Addr, "--region", S3Region, "--quiet", "posix", data); err != nil {
+			return err
+		}
+		return waitReady(ctx, s, logPath, bucketReady(s.DSN+"/"+S3Bucket))
 	}
-	if err := waitReady(ctx, s, logPath, bucketReady(s.DSN+"/"+S3Bucket)); err != nil {
+	if err := s.start(ctx); err != nil {
+		if s.cmd == nil {
+			_ = os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	return s, nil

@@ -40,6 +40,28 @@ type Server struct {
 	waitErr  error
 	stopOnce sync.Once
 	ownsDir  bool
+	start    func(context.Context) error // starts the process again (Restart)
+}
+
+// Restart stops the server's process, keeping its data, calls down while
+// it is stopped, and starts it again on the same address: a test of a
+// client that must survive its server going away. Only servers that set
+// it up (S3) can.
+func (s *Server) Restart(ctx context.Context, down func()) error {
+	if s.start == nil {
+		return fmt.Errorf("restart %s: not supported", s.Kind)
+	}
+	_ = s.cmd.Process.Signal(s.stopSig)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if down != nil {
+		down()
+	}
+	return s.start(ctx)
 }
 
 // Stop shuts the server down, waits for it to exit, and removes its

@@ -69,6 +69,13 @@ type RewriteResult struct {
 	Removed int64 `json:"removed"`
 	// Horizon is the log's horizon after the rewrite.
 	Horizon uint64 `json:"horizon"`
+	// SnapshotID is the update id of the snapshot the rewrite relied on
+	// (it removed delete markers up to at most this id, so nodes away
+	// across the rewrite bootstrap from it or a newer one); 0 when it
+	// removed no delete marker. Retention never deletes that snapshot.
+	SnapshotID uint64 `json:"snapshot_id,omitempty"`
+	// SnapshotManifest is the key of that snapshot's manifest.
+	SnapshotManifest string `json:"snapshot_manifest,omitempty"`
 	// Reason says why the limits are what they are (which snapshot or node
 	// bounded them), for people.
 	Reason string `json:"reason,omitempty"`

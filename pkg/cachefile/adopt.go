@@ -1,6 +1,7 @@
 package cachefile
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,8 +19,10 @@ import (
 // the path, with the same .prev / superseded steps as every generation
 // switch (see install).
 //
-// src must be in the directory of the path (a rename within a filesystem)
-// and owned by the caller: nothing else may write it. Adopt consumes it:
+// src must be in the directory of the path or its private directory
+// (PrivateDirName: a rename within a filesystem) and owned by the caller:
+// nothing else may write it. It becomes world-readable, as every
+// generation is. Adopt consumes it:
 // on success it is the file at the path; on a failure after its
 // verification it is removed. A file that fails verification is left as
 // it was. The adopted generation keeps the sealed index, sized for the
@@ -54,9 +57,40 @@ func (w *Writer) AdoptSummed(ctx context.Context, src string, sum [32]byte) erro
 	return nil
 }
 
+// AdoptChecked is Adopt for a file that the caller verified completely
+// with c while writing it (a download) and whose c.Finish passed: that
+// verdict stands for the file, whose header is compared with the one c
+// checked, instead of a second verification of every byte. Everything
+// else is as in Adopt; src must not have changed since c saw it. A c whose
+// Finish did not pass gets ErrInvalid.
+func (w *Writer) AdoptChecked(ctx context.Context, src string, c *SealCheck) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.adoptWith(ctx, src, func(sm *mapping) (Info, error) {
+		switch {
+		case !c.passed:
+			return Info{}, fmt.Errorf("%s has not passed its check: %w", src, ErrInvalid)
+		case !bytes.Equal(sm.mm[:headerSize], c.page[:]):
+			return Info{}, corruptf("%s changed after it was checked", src)
+		}
+		return c.info, nil
+	}); err != nil {
+		return fmt.Errorf("adopt %s as %s: %w", src, w.path, err)
+	}
+	return nil
+}
+
 func (w *Writer) adopt(ctx context.Context, src string, sum *[32]byte) error {
-	if filepath.Dir(filepath.Clean(src)) != filepath.Dir(filepath.Clean(w.path)) {
-		return fmt.Errorf("%s is not in the directory of %s: %w", src, w.path, ErrInvalid)
+	return w.adoptWith(ctx, src, func(sm *mapping) (Info, error) { return verifyMapping(ctx, src, sm, sum) })
+}
+
+// adoptWith adopts src once verify, given its mapping, vouches for it.
+func (w *Writer) adoptWith(ctx context.Context, src string, verify func(*mapping) (Info, error)) error {
+	if d, home := filepath.Dir(filepath.Clean(src)), filepath.Dir(filepath.Clean(w.path)); d != home && d != filepath.Join(home, PrivateDirName) {
+		return fmt.Errorf("%s is not in the directory of %s or its private directory: %w", src, w.path, ErrInvalid)
 	}
 	if filepath.Clean(src) == filepath.Clean(w.path) {
 		return fmt.Errorf("the file to adopt is the live file: %w", ErrInvalid)
@@ -65,7 +99,7 @@ func (w *Writer) adopt(ctx context.Context, src string, sum *[32]byte) error {
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	b, err := w.verifyAdoptee(ctx, src, f, sum)
+	b, err := w.verifyAdoptee(src, f, verify)
 	if err != nil {
 		f.Close()
 		return err
@@ -87,13 +121,13 @@ func (w *Writer) adopt(ctx context.Context, src string, sum *[32]byte) error {
 // verifyAdoptee verifies the sealed file f completely and returns a builder
 // holding it, with its new header (writable, the next generation, data
 // headroom) and its counters.
-func (w *Writer) verifyAdoptee(ctx context.Context, src string, f *os.File, sum *[32]byte) (*builder, error) {
+func (w *Writer) verifyAdoptee(src string, f *os.File, verify func(*mapping) (Info, error)) (*builder, error) {
 	sm, err := mapFile(f, false)
 	if err != nil {
 		return nil, err
 	}
 	defer sm.unmap()
-	inf, err := verifyMapping(ctx, src, sm, sum)
+	inf, err := verify(sm)
 	switch {
 	case err != nil:
 		return nil, err
@@ -124,7 +158,15 @@ func (w *Writer) verifyAdoptee(ctx context.Context, src string, f *os.File, sum 
 // header does not match its size: refused by anyone who opens it, and
 // removed as an interrupted download.
 func (w *Writer) unseal(b *builder) error {
-	err := fail(fpTruncate)
+	// Readers of every user open the file: the download that became it may
+	// have been private.
+	err := fail(fpChmod)
+	if err == nil {
+		err = b.f.Chmod(0o644)
+	}
+	if err == nil {
+		err = fail(fpTruncate)
+	}
 	if err == nil {
 		err = b.f.Truncate(int64(b.h.fileSize))
 	}

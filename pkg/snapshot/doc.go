@@ -28,20 +28,64 @@
 // download they check the SHA-256 and the cache file's structure before
 // installing it, and fall back to the next older snapshot when any check
 // fails. Retention ([Layout.Prune]) keeps the newest N, deletes only below
-// the pointer's target, and keeps any snapshot a caller pins (the one a
-// history rewrite relied on).
+// the pointer's target, keeps any snapshot a caller pins, and never deletes
+// the one the last safe history rewrite relied on: the rewrite names it in
+// a small "rewrite-pin" object beside the pointer ([Layout.PinForRewrite])
+// before it removes the first delete marker, and the next rewrite moves
+// the pin to the newer snapshot it relies on.
 //
 // # Transfers
 //
 // Uploads and downloads use service/s3 directly, not the transfer package
 // (feature/s3/transfermanager, still v0.x): a download here pins every
-// ranged GET to one object version with If-Match on the manifest's ETag and
+// ranged GET to one object version with If-Match on the manifest's ETag,
 // writes each part at its offset in a temporary file, with a bounded number
-// of parts in flight; an upload computes the full-object CRC64NVME itself
+// of parts in flight, feeds the bytes in order to the checks as they
+// arrive, and resumes from the parts already in; an upload computes the full-object CRC64NVME itself
 // and hands it to CompleteMultipartUpload (ChecksumType FULL_OBJECT) so the
 // server checks the whole object, not only its parts. Both are a few dozen
 // lines over service/s3 and keep the behaviour the bootstrap relies on in
 // this package.
+//
+// Downloads fetch their parts in order (DefaultDownloadPartSize, a few in
+// flight), so that the parts complete one after another and the in-order
+// consumers (a SHA-256, or the caller's check through DownloadOptions.Also)
+// follow the download as each part grows, instead of starting when the
+// last part is in. Writes and read-backs go through a buffer of a few
+// hundred KiB (pwrite/pread, never a mapping of the file).
+//
+// # Resuming a download
+//
+// With DownloadOptions.Resume an interrupted download (the process killed,
+// the store unreachable) keeps its file and a progress record beside it:
+// which parts are in, each one's CRC-32C, the object's ETag and the
+// manifest's SHA-256, under a CRC-32C of its own. The next download of the
+// same object version into the same file re-reads the parts listed, keeps
+// those whose CRC-32C still matches and fetches the rest; another ETag or
+// SHA-256, or a record that does not parse, starts over. A download that
+// fails its checksum, or whose object changed or went away, removes both:
+// nothing partial is ever handed to the caller as complete.
+//
+// # Which checks a bootstrap makes, and why not more
+//
+// A snapshot is a sealed cache file, which carries its own SHA-256 (over
+// every byte but two header fields: the checksum itself, compared, and
+// the superseded word, which a sealed file must hold as 0). The agent's
+// bootstrap checks, as the bytes arrive: that SHA-256, the file's
+// structure (every record's CRC-32C, the index against the records, the
+// header's counters; cachefile.SealCheck), and then the header against
+// the manifest (log, update id, sealed). Before the download it compares
+// the manifest with the stored object (ETag, size, the CRC64NVME S3
+// checked on upload), and every ranged GET is pinned to that ETag. It does
+// not compute the manifest's CRC64NVME or SHA-256 over the bytes
+// (ChecksumNone): a byte damaged in transit or on disk fails the file's
+// SHA-256, and bytes that are a valid sealed file of the same log at the
+// same update id are the same snapshot; only a store serving another
+// object under the pinned ETag would pass both, and it could as well serve
+// a matching manifest. Computing one more whole-file checksum would cost
+// as much CPU as the SHA-256 itself (hash/crc64 is not faster here) and
+// bought no safety. Creating a snapshot, and downloads without Also, still
+// check the manifest's SHA-256 (or CRC64NVME).
 //
 // The package imports neither the cache file nor the log store beyond the
 // log identity's type: creating a snapshot (package snapshot/maker) and

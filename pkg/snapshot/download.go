@@ -6,32 +6,52 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
 
+// DefaultDownloadPartSize is the size of each ranged GET of a download:
+// small enough that the parts in flight (Concurrency of them, fetched in
+// order) arrive one after another, so that the in-order digests follow the
+// download closely instead of starting when all of it is in.
+const DefaultDownloadPartSize = 4 << 20
+
+// copyBuffer is the size of the reads and writes of a download: large
+// enough that system calls cost little per byte, small enough to stay in
+// the CPU's cache while it is checksummed.
+const copyBuffer = 256 << 10
+
 // DownloadOptions configure Download.
 type DownloadOptions struct {
-	// PartSize is the size of each ranged GET; 0 means DefaultPartSize.
+	// PartSize is the size of each ranged GET; 0 means
+	// DefaultDownloadPartSize.
 	PartSize int64
 	// Concurrency bounds the ranged GETs in flight; 0 means
 	// DefaultConcurrency.
 	Concurrency int
-	// Progress, when not nil, is called as bytes arrive.
+	// Progress, when not nil, is called as bytes arrive (parts kept from
+	// an interrupted download count as arrived).
 	Progress func(done, total int64)
 	// Checksum says which of the manifest's checksums to check.
 	Checksum Checksum
 	// Also, when not nil, receives the object's bytes in order, as they
-	// arrive, beside the checksum and in a goroutine of its own: a second
-	// digest of the file (cachefile.NewSealHash) computed while the
-	// download runs rather than in a pass after it. Download writes
-	// nothing into it after it returns.
+	// arrive, in a goroutine of its own: a check of the file computed
+	// while the download runs (cachefile.SealCheck) rather than in a pass
+	// after it. Download writes nothing into it after it returns.
 	Also io.Writer
+	// Resume keeps an interrupted download: the file and a progress record
+	// beside it (ProgressSuffix) stay when Download fails for any reason
+	// but a corrupt or changed object, and the next Download of the same
+	// object version into the same file fetches only the parts missing.
+	Resume bool
 }
 
 // Checksum names a whole-object checksum of the manifest.
@@ -40,176 +60,328 @@ type Checksum int
 const (
 	// ChecksumSHA256 checks the manifest's SHA-256 (the default).
 	ChecksumSHA256 Checksum = iota
-	// ChecksumCRC64NVME checks the manifest's CRC64NVME instead: several
-	// times cheaper, and enough against damage in transit when the caller
-	// then checks the file's own SHA-256 (a sealed cache file carries one,
-	// which cachefile.Verify and Writer.Replace check) — one pass of
-	// SHA-256 instead of two. A manifest without a CRC64NVME is checked
-	// with its SHA-256.
+	// ChecksumCRC64NVME checks the manifest's CRC64NVME instead, computed
+	// by each part as it arrives and combined. A manifest without a
+	// CRC64NVME is checked with its SHA-256.
 	ChecksumCRC64NVME
+	// ChecksumNone checks neither: for a caller that checks the file
+	// completely through Also (see the package documentation for why a
+	// sealed cache file's own SHA-256 is enough).
+	ChecksumNone
 )
 
-// Download writes the snapshot's object into the new file dst (which must
-// not exist) with parallel ranged reads pinned to the manifest's ETag, and
-// checks its SHA-256 (or CRC64NVME, see opts.Checksum) against the
-// manifest, hashing the parts in order while later ones are still
-// arriving. On any error dst is removed: a partial or
+// DownloadStats say what a download did.
+type DownloadStats struct {
+	// Fetched is the number of bytes read from the store.
+	Fetched int64
+	// Resumed is the number of bytes of parts kept from an interrupted
+	// download (Resume).
+	Resumed int64
+}
+
+// Download writes the snapshot's object into the file dst with parallel
+// ranged reads pinned to the manifest's ETag, fetching the parts in order,
+// and checks the manifest's checksum (see opts.Checksum), hashing the
+// bytes in order as they arrive. Without opts.Resume dst must not exist,
+// and on any error it is removed; with it, see DownloadOptions.Resume. A
 // mismatching file is never left behind. It does not check the file's
-// structure; the caller does (cachefile.Verify).
-func (l *Layout) Download(ctx context.Context, m Manifest, dst string, opts DownloadOptions) error {
+// structure; the caller does (cachefile.SealCheck or Verify).
+func (l *Layout) Download(ctx context.Context, m Manifest, dst string, opts DownloadOptions) (DownloadStats, error) {
 	if opts.PartSize <= 0 {
-		opts.PartSize = DefaultPartSize
+		opts.PartSize = DefaultDownloadPartSize
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultConcurrency
 	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	d, err := l.openDownload(m, dst, opts)
 	if err != nil {
-		return fmt.Errorf("download %s: %w", m.Object, err)
+		return DownloadStats{}, fmt.Errorf("download %s: %w", m.Object, err)
 	}
-	err = l.download(ctx, m, f, opts)
-	if cerr := f.Close(); err == nil {
+	err = d.run(ctx)
+	if cerr := d.f.Close(); err == nil {
 		err = cerr
 	}
+	st := DownloadStats{Fetched: d.fetched.Load(), Resumed: d.resumed}
+	progress := dst + ProgressSuffix
 	if err != nil {
-		os.Remove(dst)
-		return fmt.Errorf("download %s: %w", m.Object, err)
+		if !opts.Resume || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrChanged) || errors.Is(err, ErrNotFound) {
+			os.Remove(dst)
+			os.Remove(progress)
+		}
+		return st, fmt.Errorf("download %s: %w", m.Object, err)
 	}
-	return nil
+	os.Remove(progress)
+	return st, nil
 }
 
-func (l *Layout) download(ctx context.Context, m Manifest, f *os.File, opts DownloadOptions) error {
+// download is one run of Download.
+type download struct {
+	l     *Layout
+	m     Manifest
+	f     *os.File
+	opts  DownloadOptions
+	parts int
+	// written[i] is how many bytes of part i are in the file; wake pokes
+	// the in-order reader when one grows.
+	written []atomic.Int64
+	wake    chan struct{}
+	fetched atomic.Int64
+	resumed int64
+	done    atomic.Int64 // bytes in the file, for Progress
+	partCRC []uint64     // CRC64NVME of each part (ChecksumCRC64NVME)
+
+	mu       sync.Mutex // guards progress and its file
+	progress progressRecord
+	resume   bool
+}
+
+// openDownload opens (or, resuming, reopens) the download's file.
+func (l *Layout) openDownload(m Manifest, dst string, opts DownloadOptions) (*download, error) {
+	n := partCount(m.Size, opts.PartSize)
+	if n <= 0 || n > maxDownloadParts {
+		return nil, fmt.Errorf("%d bytes in parts of %d: %w", m.Size, opts.PartSize, ErrInvalid)
+	}
+	d := &download{l: l, m: m, opts: opts, parts: n, written: make([]atomic.Int64, n), wake: make(chan struct{}, 1),
+		partCRC: make([]uint64, n)}
+	flags := os.O_CREATE | os.O_EXCL | os.O_RDWR
+	if opts.Resume {
+		var ok bool
+		if d.progress, ok = newProgress(m, opts.PartSize); ok {
+			d.resume = true
+			if f, kept := d.reopen(dst); f != nil {
+				d.f = f
+				d.keep(kept)
+				return d, nil
+			}
+		}
+		os.Remove(dst + ProgressSuffix)
+		flags = os.O_CREATE | os.O_TRUNC | os.O_RDWR
+	}
+	f, err := os.OpenFile(dst, flags, 0o600)
+	if err != nil {
+		return nil, err
+	}
 	if err := f.Truncate(m.Size); err != nil {
-		return err
+		f.Close()
+		return nil, err
 	}
-	n := int((m.Size + opts.PartSize - 1) / opts.PartSize)
-	done := make([]chan struct{}, n)
-	for i := range done {
-		done[i] = make(chan struct{})
+	d.f = f
+	return d, nil
+}
+
+// reopen opens dst when its progress record is of this download, and
+// returns which of the parts it lists still match their CRC-32C.
+func (d *download) reopen(dst string) (*os.File, []bool) {
+	rec, err := readProgress(dst + ProgressSuffix)
+	if err != nil || !rec.matches(d.progress) {
+		return nil, nil
 	}
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != d.m.Size {
+		f.Close()
+		return nil, nil
+	}
+	kept := make([]bool, d.parts)
+	buf := make([]byte, copyBuffer)
+	for i, ok := range rec.done {
+		if !ok {
+			continue
+		}
+		off, ln := d.span(i)
+		c, err := crcOf(f, off, ln, buf)
+		if err == nil && c == rec.crcs[i] {
+			kept[i] = true
+			d.progress.done[i], d.progress.crcs[i] = true, c
+		}
+	}
+	return f, kept
+}
+
+// keep marks the kept parts as in the file.
+func (d *download) keep(kept []bool) {
+	for i, ok := range kept {
+		if ok {
+			_, ln := d.span(i)
+			d.written[i].Store(ln)
+			d.resumed += ln
+		}
+	}
+	d.done.Store(d.resumed)
+}
+
+func crcOf(f *os.File, off, ln int64, buf []byte) (uint32, error) {
+	var c uint32
+	for ln > 0 {
+		k, err := f.ReadAt(buf[:min(int64(len(buf)), ln)], off)
+		if err != nil {
+			return 0, err
+		}
+		c = crc32.Update(c, castagnoli, buf[:k])
+		off, ln = off+int64(k), ln-int64(k)
+	}
+	return c, nil
+}
+
+// span returns part i's offset and length.
+func (d *download) span(i int) (off, ln int64) {
+	off = int64(i) * d.opts.PartSize
+	return off, min(d.opts.PartSize, d.m.Size-off)
+}
+
+func (d *download) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	var got atomic.Int64
-	sumCh := make(chan string, 1)
-	useCRC := opts.Checksum == ChecksumCRC64NVME && m.CRC64NVME != ""
-	// Each digest reads part i once it is written, in order.
-	inOrder := func(h io.Writer) error {
-		for i := range n {
-			select {
-			case <-done[i]:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			off := int64(i) * opts.PartSize
-			if _, err := io.Copy(h, io.NewSectionReader(f, off, min(opts.PartSize, m.Size-off))); err != nil {
-				return err
-			}
-		}
-		return nil
+	// Parts kept from an interrupted download have no CRC64NVME: a resumed
+	// download checks the SHA-256 instead.
+	useCRC := d.opts.Checksum == ChecksumCRC64NVME && d.m.CRC64NVME != "" && d.resumed == 0
+	useSHA := d.opts.Checksum == ChecksumSHA256 || d.opts.Checksum == ChecksumCRC64NVME && !useCRC
+	var sha hash.Hash
+	var sinks []io.Writer
+	if useSHA {
+		sha = sha256.New()
+		sinks = append(sinks, sha)
 	}
-	if opts.Also != nil {
-		g.Go(func() error { return inOrder(opts.Also) })
+	if d.opts.Also != nil {
+		sinks = append(sinks, d.opts.Also)
 	}
-	// The CRC of each part is computed as it arrives, by the part's own
-	// goroutine, and the parts' CRCs combined in order at the end: no pass
-	// of its own. SHA-256 cannot be combined: it reads the parts in order.
-	partCRC := make([]uint64, n)
-	if !useCRC {
-		g.Go(func() error {
-			h := sha256.New()
-			if err := inOrder(h); err != nil {
-				return err
-			}
-			sumCh <- hex.EncodeToString(h.Sum(nil))
-			return nil
-		})
+	if len(sinks) > 0 {
+		g.Go(func() error { return d.inOrder(gctx, io.MultiWriter(sinks...)) })
 	}
-	sem := make(chan struct{}, opts.Concurrency)
-	g.Go(func() error {
-		parts, pctx := errgroup.WithContext(gctx)
-		for i := range n {
-			select {
-			case sem <- struct{}{}:
-			case <-pctx.Done():
-				return parts.Wait()
-			}
-			parts.Go(func() error {
-				defer func() { <-sem }()
-				off := int64(i) * opts.PartSize
-				ln := min(opts.PartSize, m.Size-off)
-				var crc *uint64
-				if useCRC {
-					crc = &partCRC[i]
-				}
-				if err := l.fetchPart(pctx, m, f, off, ln, crc, &got, opts.Progress); err != nil {
-					return err
-				}
-				close(done[i])
-				return nil
-			})
-		}
-		return parts.Wait()
-	})
+	g.Go(func() error { return d.fetchAll(gctx, useCRC) })
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	var sum string
-	if useCRC {
+	switch {
+	case useCRC:
 		var crc uint64
-		for i, c := range partCRC {
-			off := int64(i) * opts.PartSize
-			crc = combineCRC64NVME(crc, c, min(opts.PartSize, m.Size-off))
+		for i, c := range d.partCRC {
+			_, ln := d.span(i)
+			crc = combineCRC64NVME(crc, c, ln)
 		}
-		sum = base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, crc))
-	} else {
-		sum = <-sumCh
-	}
-	if useCRC && sum != m.CRC64NVME {
-		return fmt.Errorf("CRC64NVME is %s, manifest %s says %s: %w", sum, m.Key, m.CRC64NVME, ErrCorrupt)
-	}
-	if !useCRC && sum != m.SHA256 {
-		return fmt.Errorf("SHA-256 is %s, manifest %s says %s: %w", sum, m.Key, m.SHA256, ErrCorrupt)
+		if sum := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, crc)); sum != d.m.CRC64NVME {
+			return fmt.Errorf("CRC64NVME is %s, manifest %s says %s: %w", sum, d.m.Key, d.m.CRC64NVME, ErrCorrupt)
+		}
+	case useSHA:
+		if sum := hex.EncodeToString(sha.Sum(nil)); sum != d.m.SHA256 {
+			return fmt.Errorf("SHA-256 is %s, manifest %s says %s: %w", sum, d.m.Key, d.m.SHA256, ErrCorrupt)
+		}
 	}
 	return nil
 }
 
-// fetchPart writes the part at off, of ln bytes, into f, and its
-// CRC64NVME into crc when crc is not nil.
-func (l *Layout) fetchPart(ctx context.Context, m Manifest, f *os.File, off, ln int64, crc *uint64, got *atomic.Int64, progress func(int64, int64)) error {
-	r, err := l.store.ReadRange(ctx, m.Object, m.ETag, off, ln)
+// fetchAll fetches the parts not in the file yet, in order, at most
+// Concurrency at once.
+func (d *download) fetchAll(ctx context.Context, useCRC bool) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.opts.Concurrency)
+	for i := range d.parts {
+		if _, ln := d.span(i); d.written[i].Load() == ln {
+			continue
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return d.fetchPart(gctx, i, useCRC) })
+	}
+	return g.Wait()
+}
+
+// fetchPart writes part i into the file, telling the in-order reader as
+// it grows, and records it in the progress record when it is complete.
+func (d *download) fetchPart(ctx context.Context, i int, useCRC bool) error {
+	off, ln := d.span(i)
+	r, err := d.l.store.ReadRange(ctx, d.m.Object, d.m.ETag, off, ln)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	var w io.Writer = &offsetWriter{f: f, off: off}
-	var h hash.Hash64
-	if crc != nil {
-		h = NewCRC64NVME()
-		w = io.MultiWriter(w, h)
+	var c64 hash.Hash64
+	if useCRC {
+		c64 = NewCRC64NVME()
 	}
-	n, err := io.Copy(w, io.LimitReader(r, ln))
-	if h != nil {
-		*crc = h.Sum64()
+	var c32 uint32
+	buf := make([]byte, copyBuffer)
+	for got := int64(0); got < ln; {
+		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), ln-got)])
+		if k > 0 {
+			d.fetched.Add(int64(k))
+			if _, werr := d.f.WriteAt(buf[:k], off+got); werr != nil {
+				return werr
+			}
+			if c64 != nil {
+				c64.Write(buf[:k])
+			}
+			if d.resume {
+				c32 = crc32.Update(c32, castagnoli, buf[:k])
+			}
+			got += int64(k)
+			d.written[i].Store(got)
+			d.poke()
+			if d.opts.Progress != nil {
+				d.opts.Progress(d.done.Add(int64(k)), d.m.Size)
+			}
+		}
+		if err != nil && got < ln {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return fmt.Errorf("part at %d: got %d of %d bytes: %w", off, got, ln, io.ErrUnexpectedEOF)
+			}
+			return fmt.Errorf("part at %d: %w", off, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("part at %d: %w", off, err)
+	if c64 != nil {
+		d.partCRC[i] = c64.Sum64()
 	}
-	if n != ln {
-		return fmt.Errorf("part at %d: got %d of %d bytes: %w", off, n, ln, ErrCorrupt)
+	startWriteback(d.f, off, ln)
+	return d.record(i, c32)
+}
+
+// record notes part i as done in the progress record.
+func (d *download) record(i int, crc uint32) error {
+	if !d.resume {
+		return nil
 	}
-	if progress != nil {
-		progress(got.Add(n), m.Size)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.progress.done[i], d.progress.crcs[i] = true, crc
+	return writeProgress(d.f.Name()+ProgressSuffix, d.progress)
+}
+
+func (d *download) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// inOrder reads the file from the start into w as the parts fill it,
+// following each part as it grows.
+func (d *download) inOrder(ctx context.Context, w io.Writer) error {
+	buf := make([]byte, copyBuffer)
+	for i := range d.parts {
+		off, ln := d.span(i)
+		for seen := int64(0); seen < ln; {
+			have := d.written[i].Load()
+			if have == seen {
+				select {
+				case <-d.wake:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				continue
+			}
+			for seen < have {
+				k, err := d.f.ReadAt(buf[:min(int64(len(buf)), have-seen)], off+seen)
+				if err != nil {
+					return fmt.Errorf("read back at %d: %w", off+seen, err)
+				}
+				if _, err := w.Write(buf[:k]); err != nil {
+					return err
+				}
+				seen += int64(k)
+			}
+		}
 	}
 	return nil
-}
-
-// offsetWriter writes sequentially into a file from an offset.
-type offsetWriter struct {
-	f   *os.File
-	off int64
-}
-
-func (w *offsetWriter) Write(b []byte) (int, error) {
-	n, err := w.f.WriteAt(b, w.off)
-	w.off += int64(n)
-	return n, err
 }

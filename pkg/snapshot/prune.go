@@ -31,8 +31,10 @@ type Pruned struct {
 
 // Prune deletes old snapshots of the log: all but the newest opts.Keep at
 // or below the pointer's target, never the target itself, nothing above it
-// (a run that has written its manifest but not yet moved the pointer), and
-// no pinned one. A snapshot's manifest goes before its object, so no reader
+// (a run that has written its manifest but not yet moved the pointer), no
+// pinned one, and never the one the last history rewrite relied on (see
+// PinForRewrite): with a rewrite pin that does not parse it deletes
+// nothing. A snapshot's manifest goes before its object, so no reader
 // trusts a manifest whose object is being deleted. Without a pointer,
 // nothing is deleted.
 func (l *Layout) Prune(ctx context.Context, log logstore.LogID, opts PruneOptions) (Pruned, error) {
@@ -46,6 +48,10 @@ func (l *Layout) Prune(ctx context.Context, log logstore.LogID, opts PruneOption
 	if err != nil {
 		return Pruned{}, fmt.Errorf("prune: %w", err)
 	}
+	relied, err := l.RewritePinned(ctx, log)
+	if err != nil {
+		return Pruned{}, fmt.Errorf("prune: %w", err)
+	}
 	all, err := l.List(ctx, log)
 	if err != nil {
 		return Pruned{}, fmt.Errorf("prune: %w", err)
@@ -55,7 +61,7 @@ func (l *Layout) Prune(ctx context.Context, log logstore.LogID, opts PruneOption
 	oldestKept := p.UpdateID
 	for _, m := range all {
 		named[m.Object] = true
-		keep := m.UpdateID > p.UpdateID || m.Key == p.Manifest || slices.Contains(opts.Pinned, m.UpdateID)
+		keep := m.UpdateID > p.UpdateID || m.Key == p.Manifest || m.Key == relied || slices.Contains(opts.Pinned, m.UpdateID)
 		if !keep && kept < opts.Keep && m.UpdateID <= p.UpdateID {
 			keep = true
 		}

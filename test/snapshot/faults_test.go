@@ -46,7 +46,7 @@ func counterValue(t *testing.T, c prometheus.Collector, name, label, value strin
 func downloadTo(t *testing.T, l *snapshot.Layout, m snapshot.Manifest) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "obj")
-	if err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
+	if _, err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -86,7 +86,9 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 			removeManifest(t, l, m)
 			publishFile(t, l, s.ID(), m.UpdateID, p)
 		}},
-		{"bit flip in transit", "checksum", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+		// Caught by the check of the file as it arrives (its SHA-256 or its
+		// structure), which is what refuses a corrupt file: "corrupt".
+		{"bit flip in transit", "corrupt", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
 			flipInTransit(t, m.Object)
 		}},
 		{"truncated object", "corrupt", func(t *testing.T, l *snapshot.Layout, s logstore.Store, m snapshot.Manifest) {

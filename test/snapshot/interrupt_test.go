@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/whycache/whycache/internal/agenttest"
 	"github.com/whycache/whycache/internal/testserver"
@@ -76,14 +78,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// downloads lists the snapshot downloads in an instance (or private)
+// directory.
 func downloads(dir string) []string {
-	m, _ := filepath.Glob(filepath.Join(dir, ".snapshot-*"))
-	return m
+	var all []string
+	for _, d := range []string{dir, filepath.Join(dir, cachefile.PrivateDirName)} {
+		m, _ := filepath.Glob(filepath.Join(d, ".snapshot-*"))
+		all = append(all, m...)
+	}
+	return all
+}
+
+// progressRecorded reports whether an interrupted download in dir has
+// recorded at least one complete part.
+func progressRecorded(dir string) bool {
+	for _, p := range downloads(dir) {
+		if strings.HasSuffix(p, snapshot.ProgressSuffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestServerStoppedMidDownload: the S3 server goes away halfway through a
-// download; the bootstrap fails with an error, leaves no partial file
-// behind and installs nothing.
+// download; the bootstrap fails with an error and installs nothing, but
+// keeps the parts it has; once the server is back, the next bootstrap
+// fetches only the rest (by the bootstrapper's metrics) and yields the
+// snapshot's state.
 func TestServerStoppedMidDownload(t *testing.T) {
 	srv, err := testserver.StartS3(t.Context(), "")
 	if err != nil {
@@ -102,6 +123,10 @@ func TestServerStoppedMidDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap(t, store, fast)
+	m, err := fast.Latest(t.Context(), store.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts.HTTPClient = slowClient()
 	slow, err := snapshot.Open(t.Context(), cfg.URL("interrupt"), opts)
 	if err != nil {
@@ -115,25 +140,64 @@ func TestServerStoppedMidDownload(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
-		_, err := bs.Bootstrap(context.Background(), store, dir, cachefile.Options{NoSync: true})
+		p, err := bs.Bootstrap(context.Background(), store, dir, cachefile.Options{NoSync: true})
+		if err == nil {
+			err = fmt.Errorf("bootstrap succeeded with the server stopped halfway: %s", p)
+		}
 		done <- err
 	}()
-	waitFor(t, "the download to start", func() bool { return len(downloads(dir)) > 0 })
-	if err := srv.Stop(); err != nil {
-		t.Logf("stop: %v", err)
+	waitFor(t, "a part of the download to complete", func() bool { return progressRecorded(dir) })
+	var firstFetched float64
+	err = srv.Restart(t.Context(), func() {
+		select {
+		case err := <-done:
+			t.Logf("bootstrap failed as it should: %v", err)
+		case <-time.After(2 * time.Minute):
+			t.Fatal("bootstrap still running two minutes after the server stopped")
+		}
+		if !progressRecorded(dir) {
+			t.Errorf("the interrupted download kept no progress: %v", downloads(dir))
+		}
+		firstFetched = plainCounter(t, bs, "whycache_agent_snapshot_fetched_bytes_total")
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("bootstrap still running two minutes after the server stopped")
+	p, err := bs.Bootstrap(t.Context(), store, dir, cachefile.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err == nil {
-		t.Fatal("bootstrap succeeded with the server stopped halfway")
+	fetched := plainCounter(t, bs, "whycache_agent_snapshot_fetched_bytes_total") - firstFetched
+	resumed := plainCounter(t, bs, "whycache_agent_snapshot_resumed_bytes_total")
+	t.Logf("second run: fetched %.0f bytes, kept %.0f, of %d", fetched, resumed, m.Size)
+	if resumed == 0 || fetched >= float64(m.Size) || fetched+resumed != float64(m.Size) {
+		t.Errorf("after the server came back: fetched %.0f bytes and kept %.0f of a %d-byte snapshot; want only the missing parts fetched", fetched, resumed, m.Size)
 	}
-	t.Logf("bootstrap failed as it should: %v", err)
+	if err := equalMaps(readFile(t, p), replay(t, store)); err != nil {
+		t.Fatalf("resumed snapshot vs replay: %v", err)
+	}
+	os.Remove(p)
 	if left := downloads(dir); len(left) != 0 {
-		t.Fatalf("partial downloads left behind: %v", left)
+		t.Errorf("downloads left after the bootstrap: %v", left)
 	}
+}
+
+// plainCounter reads an unlabelled counter from c's metrics.
+func plainCounter(t *testing.T, c prometheus.Collector, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
 }
 
 // Child process mode: runs an agent with a slow download until killed.
@@ -174,8 +238,9 @@ func childMain() bool {
 }
 
 // TestAgentKilledMidDownload: an agent is killed (SIGKILL) halfway through
-// downloading a snapshot. The next agent on the same directory removes the
-// partial download, bootstraps cleanly and ends equal to a replay.
+// downloading a snapshot, having installed nothing. The next agent on the
+// same directory resumes the download (it fetches less than the snapshot,
+// by its metrics), bootstraps cleanly and ends equal to a replay.
 func TestAgentKilledMidDownload(t *testing.T) {
 	cfg := testserver.S3(t)
 	logDir := filepath.Join(t.TempDir(), "log")
@@ -183,6 +248,10 @@ func TestAgentKilledMidDownload(t *testing.T) {
 	head := bigLog(t, store)
 	layout, snapURL := s3Layout(t)
 	snap(t, store, layout)
+	m, err := layout.Latest(t.Context(), store.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
 	agentCfg, _ := agentConfig(t, logDir, "n", layout)
 	if err := os.MkdirAll(agentCfg.Dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -196,20 +265,24 @@ func TestAgentKilledMidDownload(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the child's download to start", func() bool { return len(downloads(agentCfg.Dir)) > 0 })
+	waitFor(t, "a part of the child's download to complete", func() bool { return progressRecorded(agentCfg.Dir) })
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	if left := downloads(agentCfg.Dir); len(left) == 0 {
-		t.Fatal("the killed agent left no partial download: the test did not interrupt it")
-	}
 	if inf, err := cachefile.Inspect(filepath.Join(agentCfg.Dir, "cache.whycache")); err == nil && inf.UpdateID != 0 {
 		t.Fatalf("the killed agent's cache file holds update %d: something was installed", inf.UpdateID)
 	}
 
 	a := agenttest.Start(t, agentCfg)
 	a.WaitApplied(t, head)
+	fetched := metric(t, a, "whycache_agent_snapshot_fetched_bytes_total")
+	resumed := metric(t, a, "whycache_agent_snapshot_resumed_bytes_total")
+	t.Logf("restarted agent: fetched %s bytes, kept %s, of %d", fetched, resumed, m.Size)
+	f, _ := strconv.ParseFloat(fetched, 64)
+	if r, _ := strconv.ParseFloat(resumed, 64); r == 0 || f == 0 || f >= float64(m.Size) {
+		t.Errorf("the restarted agent fetched %s bytes and kept %s of a %d-byte snapshot: it did not resume", fetched, resumed, m.Size)
+	}
 	if left := downloads(agentCfg.Dir); len(left) != 0 {
 		t.Fatalf("partial downloads left after the restart: %v", left)
 	}

@@ -3,14 +3,20 @@ package snapshot_test
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/testr"
 
 	"github.com/whycache/whycache/internal/agenttest"
 	"github.com/whycache/whycache/internal/cli"
 	"github.com/whycache/whycache/internal/testserver"
 	"github.com/whycache/whycache/pkg/agentapi"
+	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/snapshot/maker"
 )
 
 // safeRewrite runs `whycache rewrite-history --safe` and returns its result.
@@ -109,5 +115,60 @@ func waitAway(t *testing.T, s logstore.Store, node string, age time.Duration) {
 			t.Fatalf("node %s still has a heartbeat younger than %s: %+v", node, age, nodes)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRetentionKeepsTheRewritesSnapshot: the snapshot a safe rewrite
+// relied on (named in its result line) survives retention with --keep 1
+// until a later rewrite relies on a newer one.
+func TestRetentionKeepsTheRewritesSnapshot(t *testing.T) {
+	url := filepath.Join(t.TempDir(), "log")
+	store := openStore(t, url)
+	layout, snapURL := s3Layout(t)
+	keep1 := func() uint64 {
+		t.Helper()
+		res, err := maker.Create(t.Context(), maker.Options{Layout: layout, Store: store, TempDir: t.TempDir(), Keep: 1,
+			Cache: cachefile.Options{NoSync: true}, Log: testr.New(t).WithName("maker")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.UpdateID
+	}
+	ids := func() []uint64 {
+		t.Helper()
+		all, err := layout.List(t.Context(), store.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint64
+		for _, m := range all {
+			if err := layout.Check(t.Context(), m); err != nil {
+				t.Errorf("kept snapshot %d: %v", m.UpdateID, err)
+			}
+			out = append(out, m.UpdateID)
+		}
+		return out
+	}
+	write(t, store, 0, 50)
+	relied := keep1()
+	res := safeRewrite(t, url, snapURL, time.Minute)
+	if res.DeleteLimit == 0 || res.SnapshotID != relied || res.SnapshotManifest == "" {
+		t.Fatalf("safe rewrite over the snapshot at %d: %+v", relied, res)
+	}
+	write(t, store, 50, 20)
+	middle := keep1()
+	write(t, store, 70, 20)
+	newest := keep1()
+	if got := ids(); !slices.Equal(got, []uint64{newest, relied}) {
+		t.Fatalf("after retention (keep 1) the snapshots are %v, want %v (the newest and the one the rewrite relied on; %d gone)", got, []uint64{newest, relied}, middle)
+	}
+	res = safeRewrite(t, url, snapURL, time.Minute)
+	if res.SnapshotID != newest {
+		t.Fatalf("second rewrite relied on %d, want %d: %+v", res.SnapshotID, newest, res)
+	}
+	write(t, store, 90, 20)
+	last := keep1()
+	if got := ids(); !slices.Equal(got, []uint64{last, newest}) {
+		t.Fatalf("after the second rewrite and retention the snapshots are %v, want %v", got, []uint64{last, newest})
 	}
 }

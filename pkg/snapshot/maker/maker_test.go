@@ -67,7 +67,7 @@ func stateOf(t *testing.T, l *snapshot.Layout, log logstore.LogID) (storetest.St
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "s.whycache")
-	if err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
+	if _, err := l.Download(t.Context(), m, p, snapshot.DownloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cachefile.Verify(t.Context(), p); err != nil {

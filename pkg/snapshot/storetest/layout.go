@@ -38,7 +38,7 @@ func latestID(t *testing.T, l *snapshot.Layout, log logstore.LogID) uint64 {
 func download(t *testing.T, l *snapshot.Layout, m snapshot.Manifest, opts snapshot.DownloadOptions) ([]byte, error) {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "dl")
-	if err := l.Download(ctxOf(t), m, dst, opts); err != nil {
+	if _, err := l.Download(ctxOf(t), m, dst, opts); err != nil {
 		if _, serr := os.Stat(dst); serr == nil {
 			t.Errorf("a failed download left %s behind", dst)
 		}

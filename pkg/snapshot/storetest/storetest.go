@@ -40,7 +40,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LayoutFallbacks", testFallbacks},
 		{"LayoutRacingPublishers", testRacing},
 		{"LayoutPrune", testPrune},
+		{"LayoutPruneKeepsRewritePin", testPruneRewritePin},
 		{"LayoutDownloadRejectsCorrupt", testDownloadCorrupt},
+		{"LayoutDownloadResumes", testDownloadResume},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
