@@ -65,7 +65,7 @@ func waitReady(ctx context.Context, dir string, interval time.Duration, log io.W
 	defer c.CloseIdleConnections()
 	last := ""
 	for {
-		st, err := agentStatus(ctx, c)
+		st, err := askAgent(ctx, c, sock)
 		ready, why := readyState(st, err)
 		if ready {
 			fmt.Fprintf(log, "the agent of %s is ready: %s\n", dir, why)
@@ -86,6 +86,22 @@ func waitReady(ctx context.Context, dir string, interval time.Duration, log io.W
 		case <-t.C:
 		}
 	}
+}
+
+// askAgent asks the agent behind sock for its status. A missing socket is
+// found without a call, so that the reason given at a short --timeout is
+// that one, never the deadline cutting a dial short; a call that the
+// deadline cuts short says so (a refusal or any other answer stays what
+// it is).
+func askAgent(ctx context.Context, c *http.Client, sock string) (agentapi.Status, error) {
+	if _, err := os.Stat(sock); err != nil {
+		return agentapi.Status{}, err
+	}
+	st, err := agentStatus(ctx, c)
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return st, errors.New("the agent did not answer before the deadline")
+	}
+	return st, err
 }
 
 // readyState says, from one answer of the agent (or the error in getting
