@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
+	"github.com/whycache/whycache/internal/kubetest"
 )
 
 func key(ns, name string) types.NamespacedName {
@@ -37,18 +38,7 @@ func storeSecret(t *testing.T, ns, name, url string) {
 // (defaults applied).
 func createInstance(t *testing.T, ns, name string, mutate func(*whycachev1.WhycacheInstance)) *whycachev1.WhycacheInstance {
 	t.Helper()
-	inst := &whycachev1.WhycacheInstance{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: whycachev1.WhycacheInstanceSpec{LogStore: whycachev1.LogStoreSpec{
-			URLSecretRef: whycachev1.SecretKeyRef{Name: name + "-store"},
-		}},
-	}
-	if mutate != nil {
-		mutate(inst)
-	}
-	if err := admin.Create(t.Context(), inst); err != nil {
-		t.Fatal(err)
-	}
+	kubetest.CreateInstance(t, admin, ns, name, mutate)
 	return getInstance(t, ns, name)
 }
 

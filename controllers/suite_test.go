@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -132,14 +131,7 @@ func needEnv(t *testing.T) {
 }
 
 // testNamespace creates a namespace for one test.
-func testNamespace(t *testing.T) string {
-	t.Helper()
-	ns := "t-" + rand.String(8)
-	if err := admin.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	return ns
-}
+func testNamespace(t *testing.T) string { return kubetest.Namespace(t, admin) }
 
 // testReconciler is a Reconciler that talks to the API server as the
 // operator's ServiceAccount (no cache: every read is checked by RBAC too),

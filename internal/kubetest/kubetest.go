@@ -14,9 +14,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
 )
 
 // Assets is the folder with etcd and kube-apiserver: $KUBEBUILDER_ASSETS
@@ -97,4 +102,32 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 // impersonation.
 func ServiceAccountUser(namespace, name string) string {
 	return "system:serviceaccount:" + namespace + ":" + name
+}
+
+// Namespace creates a namespace with a random name for one test, through c.
+func Namespace(t testing.TB, c client.Client) string {
+	t.Helper()
+	ns := "t-" + rand.String(8)
+	if err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// CreateInstance creates, through c, an instance whose store URL is in
+// Secret <name>-store, after mutate (when not nil) changes its spec.
+func CreateInstance(t testing.TB, c client.Client, ns, name string, mutate func(*whycachev1.WhycacheInstance)) {
+	t.Helper()
+	inst := &whycachev1.WhycacheInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: whycachev1.WhycacheInstanceSpec{LogStore: whycachev1.LogStoreSpec{
+			URLSecretRef: whycachev1.SecretKeyRef{Name: name + "-store"},
+		}},
+	}
+	if mutate != nil {
+		mutate(inst)
+	}
+	if err := c.Create(t.Context(), inst); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -90,18 +90,7 @@ func setCABundle(t *testing.T, ca []byte) {
 
 func createInstance(t *testing.T, ns, name string, f func(*whycachev1.WhycacheInstance)) {
 	t.Helper()
-	inst := &whycachev1.WhycacheInstance{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: whycachev1.WhycacheInstanceSpec{LogStore: whycachev1.LogStoreSpec{
-			URLSecretRef: whycachev1.SecretKeyRef{Name: name + "-store"},
-		}},
-	}
-	if f != nil {
-		f(inst)
-	}
-	if err := admin.Create(t.Context(), inst); err != nil {
-		t.Fatal(err)
-	}
+	kubetest.CreateInstance(t, admin, ns, name, f)
 }
 
 func testPod(ns, name string, labels, annotations map[string]string, env ...corev1.EnvVar) *corev1.Pod {

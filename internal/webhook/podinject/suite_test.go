@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -126,11 +125,4 @@ func needEnv(t *testing.T) {
 }
 
 // testNamespace creates a namespace for one test.
-func testNamespace(t *testing.T) string {
-	t.Helper()
-	ns := "t-" + rand.String(8)
-	if err := admin.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	return ns
-}
+func testNamespace(t *testing.T) string { return kubetest.Namespace(t, admin) }
