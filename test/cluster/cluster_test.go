@@ -42,7 +42,7 @@ func TestCluster(t *testing.T) {
 	before := clusterScoped(t, cp)
 	newScenario := func(label, name string, selfCerts bool) *scenario {
 		if err := os.MkdirAll(filepath.Join(dir, label), 0o755); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		return &scenario{t: t, cp: cp, kl: kl, ph: ph, s3: s3, dir: filepath.Join(dir, label), label: label, name: name, selfCerts: selfCerts,
 			storeURL: "mysql:" + testserver.MySQLDatabase(t)}
@@ -64,7 +64,7 @@ func shortTempDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wc-")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv("WHYCACHE_E2E_KEEP") != "" {
@@ -72,7 +72,7 @@ func shortTempDir(t *testing.T) string {
 			return
 		}
 		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("remove %s: %v", dir, err)
+			errorf(t, "remove %s: %v", dir, err)
 		}
 	})
 	return dir

@@ -71,7 +71,7 @@ func startControlPlane(t *testing.T, dir string) *controlPlane {
 		"--kubeconfig="+cp.kubeconfig, "--leader-elect=false", "--secure-port=0")
 	stages := filepath.Join(dir, "kwok.yaml")
 	if err := os.WriteFile(stages, kwokStages, 0o644); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	cp.startController(t, "kwok", filepath.Join(toolDir(t, "kwok"), "kwok"),
 		"--kubeconfig="+cp.kubeconfig, "--config="+stages, "--manage-all-nodes=false",
@@ -86,7 +86,7 @@ func (cp *controlPlane) stop(t *testing.T) func() {
 		for i := len(cp.procs) - 1; i >= 0; i-- {
 			p := cp.procs[i]
 			if done, err := p.exited(); done {
-				t.Errorf("%s exited during the test (%v); log:\n%s", p.name, err, p.logTail(3000))
+				errorf(t, "%s exited during the test (%v); log:\n%s", p.name, err, p.logTail(3000))
 				continue
 			}
 			// The control plane's exit status after SIGTERM says nothing
@@ -102,7 +102,7 @@ func (cp *controlPlane) start(t *testing.T, name, path string, args ...string) *
 	t.Helper()
 	p, err := startProc(procSpec{name: name, path: path, args: args, logPath: filepath.Join(cp.dir, "logs", name+".log")})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	cp.procs = append(cp.procs, p)
 	return p
@@ -138,7 +138,7 @@ func (cp *controlPlane) startAPIServer(t *testing.T, etcdURL string) {
 	cp.token = randomHex(t, 24)
 	tokens := filepath.Join(cp.dir, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(cp.token+",admin,admin,system:masters\n"), 0o600); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	writeServiceAccountKey(t, cp.dir)
 	pki := filepath.Join(cp.dir, "pki")
@@ -166,12 +166,12 @@ func (cp *controlPlane) startAPIServer(t *testing.T, etcdURL string) {
 	cp.writeKubeconfig(t, cp.kubeconfig, "", nil)
 	cfg, err := clientcmd.BuildConfigFromFlags("", cp.kubeconfig)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	cfg.QPS, cfg.Burst = 100, 200
 	cp.cfg = cfg
 	if cp.client, err = client.New(cfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 }
 
@@ -210,7 +210,7 @@ func (cp *controlPlane) writeKubeconfig(t testing.TB, path, as string, groups []
 	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "e2e"}
 	cfg.CurrentContext = "e2e"
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 }
 
@@ -229,7 +229,7 @@ func (cp *controlPlane) addNode(t *testing.T, name string) {
 		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
 	}
 	if err := cp.client.Create(t.Context(), node); err != nil {
-		t.Fatalf("create node %s: %v", name, err)
+		fatalf(t, "create node %s: %v", name, err)
 	}
 	waitFor(t, "node "+name+" Ready", time.Minute, func() error {
 		var n corev1.Node
@@ -256,7 +256,7 @@ func (cp *controlPlane) mustKubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := cp.kubectl(t, args...)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return out
 }
@@ -267,11 +267,11 @@ func writeServiceAccountKey(t testing.TB, dir string) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	files := map[string]*pem.Block{
 		"sa.key": {Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)},
@@ -279,7 +279,7 @@ func writeServiceAccountKey(t testing.TB, dir string) {
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 	}
 }
@@ -288,7 +288,7 @@ func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return hex.EncodeToString(b)
 }

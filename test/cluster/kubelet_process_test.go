@@ -182,7 +182,7 @@ func (k *kubelet) stopProcess(r *podRun, why string) {
 	}
 	// A whycache process exits with status 0 on SIGTERM, in time.
 	if err := p.stop(time.Duration(r.spec.graceSecs) * time.Second); err != nil {
-		k.t.Errorf("kubelet: %s (%s): %v; log:\n%s", r.key, why, err, fileTail(r.spec.logPath, 2000))
+		errorf(k.t, "kubelet: %s (%s): %v; log:\n%s", r.key, why, err, fileTail(r.spec.logPath, 2000))
 	}
 	r.lastExit = terminatedState(r, p)
 	r.lastExit.Reason = why

@@ -152,12 +152,12 @@ func (k *kubelet) startNode(name string) {
 func (k *kubelet) setUnschedulable(name string, v bool) {
 	var n corev1.Node
 	if err := k.c.Get(k.t.Context(), client.ObjectKey{Name: name}, &n); err != nil {
-		k.t.Fatal(err)
+		fatal(k.t, err)
 	}
 	patch := client.MergeFrom(n.DeepCopy())
 	n.Spec.Unschedulable = v
 	if err := k.c.Patch(k.t.Context(), &n, patch); err != nil {
-		k.t.Fatalf("cordon %s: %v", name, err)
+		fatalf(k.t, "cordon %s: %v", name, err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +50,80 @@ func TestMain(m *testing.M) {
 	}
 	fmt.Fprintf(os.Stderr, "built whycache and whycache-operator in %s\n", time.Since(start).Round(time.Millisecond))
 	defer os.RemoveAll(dir)
-	testserver.Main(m)
+	testserver.Main(m, printFailures)
+}
+
+// failures are the test's failures, printed once more after every test
+// has run: with -v a failure is printed where it happens, and then the
+// clean-up's output (processes stopped, logs, the phases) buries it, while
+// CI shows only the end of the output.
+var failures struct {
+	sync.Mutex
+	lines []string
+}
+
+// recordFailure keeps msg, with the test's name and the place of the call
+// that failed, for printFailures.
+func recordFailure(t testing.TB, msg string) {
+	where := "?"
+	pcs := make([]uintptr, 16)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		// The place is the first caller that is not a helper that fails.
+		name := f.Function[strings.LastIndex(f.Function, ".")+1:]
+		if !slices.Contains([]string{"fatal", "fatalf", "errorf", "waitFor", "mustKubectl"}, name) || !more {
+			where = fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+			break
+		}
+	}
+	failures.Lock()
+	defer failures.Unlock()
+	failures.lines = append(failures.lines, fmt.Sprintf("%s: %s: %s", t.Name(), where, msg))
+}
+
+// fatal is t.Fatal, recorded for printFailures.
+func fatal(t testing.TB, args ...any) {
+	t.Helper()
+	msg := fmt.Sprint(args...)
+	recordFailure(t, msg)
+	t.Fatal(msg)
+}
+
+// fatalf is t.Fatalf, recorded for printFailures.
+func fatalf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	recordFailure(t, msg)
+	t.Fatal(msg)
+}
+
+// errorf is t.Errorf, recorded for printFailures.
+func errorf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	recordFailure(t, msg)
+	t.Error(msg)
+}
+
+// printFailures prints the recorded failures, each cut to its first
+// lines, and the phases of the failed tests.
+func printFailures() {
+	failures.Lock()
+	defer failures.Unlock()
+	if len(failures.lines) == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "\n=== %d failure(s) of the end-to-end test, once more:\n", len(failures.lines))
+	for _, l := range failures.lines {
+		if ls := strings.Split(l, "\n"); len(ls) > 12 {
+			l = strings.Join(ls[:12], "\n") + fmt.Sprintf("\n    … %d more lines where it failed, above", len(ls)-12)
+		}
+		fmt.Fprintln(os.Stderr, l)
+	}
+	for _, p := range phaseTables {
+		fmt.Fprintln(os.Stderr, p)
+	}
 }
 
 // requireCluster skips the test unless the cluster tests are turned on.
@@ -64,7 +139,7 @@ func repoRoot(t testing.TB) string {
 	t.Helper()
 	d, err := filepath.Abs("../..")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return d
 }
@@ -79,10 +154,13 @@ func toolDir(t testing.TB, name string) string {
 	defer toolsMu.Unlock()
 	out, err := runCmd(t.Context(), nil, "bash", filepath.Join(repoRoot(t), "hack", "tools.sh"), "dir", name)
 	if err != nil {
-		t.Fatalf("hack/tools.sh dir %s: %v", name, err)
+		fatalf(t, "hack/tools.sh dir %s: %v", name, err)
 	}
 	return strings.TrimSpace(out)
 }
+
+// phaseTables are the phases of the failed tests, for printFailures.
+var phaseTables []string
 
 // phases records how long each phase of a test took and prints them.
 type phases struct {
@@ -96,7 +174,13 @@ func newPhases(t testing.TB) *phases {
 	p := &phases{t: t}
 	t.Cleanup(func() {
 		p.end()
-		t.Logf("phases:\n  %s", strings.Join(p.done, "\n  "))
+		table := fmt.Sprintf("phases of %s:\n  %s", t.Name(), strings.Join(p.done, "\n  "))
+		t.Log(table)
+		if t.Failed() {
+			failures.Lock()
+			phaseTables = append(phaseTables, table)
+			failures.Unlock()
+		}
 	})
 	return p
 }

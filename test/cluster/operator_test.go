@@ -68,17 +68,17 @@ func startManager(t *testing.T, cp *controlPlane, dir string, selfCerts bool) *m
 	t.Helper()
 	var dep appsv1.Deployment
 	if err := cp.client.Get(t.Context(), client.ObjectKey{Namespace: operatorNamespace, Name: operatorDeployment}, &dep); err != nil {
-		t.Fatalf("get the operator's Deployment: %v", err)
+		fatalf(t, "get the operator's Deployment: %v", err)
 	}
 	pod := &corev1.Pod{Spec: dep.Spec.Template.Spec}
 	pod.Namespace = operatorNamespace
 	i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "manager" })
 	if i < 0 {
-		t.Fatalf("the operator's Deployment has no container named manager")
+		fatalf(t, "the operator's Deployment has no container named manager")
 	}
 	c := &pod.Spec.Containers[i]
 	if sa := pod.Spec.ServiceAccountName; sa != operatorSA {
-		t.Fatalf("the operator's Deployment runs as ServiceAccount %q, want %q", sa, operatorSA)
+		fatalf(t, "the operator's Deployment runs as ServiceAccount %q, want %q", sa, operatorSA)
 	}
 	ports := portMap{}
 	for _, p := range c.Ports {
@@ -87,7 +87,7 @@ func startManager(t *testing.T, cp *controlPlane, dir string, selfCerts bool) *m
 	args := managerArgs(append(c.Command[1:], c.Args...), ports)
 	i = slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "webhook-server" })
 	if i < 0 {
-		t.Fatalf("the manager container has no port named webhook-server")
+		fatalf(t, "the manager container has no port named webhook-server")
 	}
 	w := webhookSetup{self: selfCerts, port: ports[c.Ports[i].ContainerPort], certDir: filepath.Join(dir, "webhook-certs"),
 		secret:     flagValue(args, "webhook-cert-secret", "whycache-webhook-server-cert"),
@@ -97,7 +97,7 @@ func startManager(t *testing.T, cp *controlPlane, dir string, selfCerts bool) *m
 
 	env, err := containerEnv(pod, c, apiSource{ctx: t.Context(), c: cp.client})
 	if err != nil {
-		t.Fatalf("the manager's environment: %v", err)
+		fatalf(t, "the manager's environment: %v", err)
 	}
 	m := &manager{kubeconfig: filepath.Join(dir, "operator.kubeconfig")}
 	cp.writeKubeconfig(t, m.kubeconfig, "system:serviceaccount:"+operatorNamespace+":"+operatorSA,
@@ -109,14 +109,14 @@ func startManager(t *testing.T, cp *controlPlane, dir string, selfCerts bool) *m
 		"--store-poll-interval=5s")
 	health := healthPort(c, ports)
 	if health == 0 {
-		t.Fatalf("the manager container has no port named health")
+		fatalf(t, "the manager container has no port named health")
 	}
 	m.healthURL = fmt.Sprintf("http://127.0.0.1:%d", health)
 	m.proc, err = startProc(procSpec{name: "whycache-operator", path: bins.operator, args: args,
 		env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...), dir: dir,
 		logPath: filepath.Join(dir, "logs", "whycache-operator.log")})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Logf("manager: whycache-operator %s", strings.Join(args, " "))
 	t.Cleanup(func() { m.stop(t) })
@@ -156,11 +156,11 @@ func (m *manager) stop(t *testing.T) {
 	}
 	m.stopped = true
 	if done, err := m.proc.exited(); done {
-		t.Errorf("the manager exited during the test: %v\n%s", err, m.proc.logTail(6000))
+		errorf(t, "the manager exited during the test: %v\n%s", err, m.proc.logTail(6000))
 		return
 	}
 	if err := m.proc.stop(40 * time.Second); err != nil {
-		t.Errorf("the manager did not stop cleanly: %v\n%s", err, m.proc.logTail(6000))
+		errorf(t, "the manager did not stop cleanly: %v\n%s", err, m.proc.logTail(6000))
 	} else if t.Failed() {
 		t.Logf("the manager's log:\n%s", m.proc.logTail(8000))
 	}
@@ -225,7 +225,7 @@ func helm(t *testing.T, cp *controlPlane, args ...string) string {
 		"HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
 	out, err := runCmd(t.Context(), env, filepath.Join(toolDir(t, "helm"), "helm"), args...)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return out
 }

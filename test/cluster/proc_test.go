@@ -118,7 +118,7 @@ func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		fatalf(t, "find a free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
@@ -129,7 +129,7 @@ func freePort(t testing.TB) int {
 func waitFor(t testing.TB, what string, timeout time.Duration, f func() error) {
 	t.Helper()
 	if err := poll(t.Context(), timeout, f); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
+		fatalf(t, "waiting for %s: %v", what, err)
 	}
 }
 

@@ -182,7 +182,7 @@ spec:
 `, appNamespace, s.name, s.storeURL, s.s3.AccessKey, s.s3.SecretKey, s.s3.Bucket, s.s3Prefix, s.s3.Region, s.s3.Endpoint)
 	path := filepath.Join(s.dir, s.name+".yaml")
 	if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Log(strings.TrimSpace(s.cp.mustKubectl(t, "apply", "-f", path)))
 }
@@ -220,14 +220,14 @@ func (s *scenario) writeAndRead() {
 	}
 	id, err := a.SetMulti(t.Context(), items)
 	if err != nil {
-		t.Fatalf("write through node-a's socket: %v", err)
+		fatalf(t, "write through node-a's socket: %v", err)
 	}
 	s.head = id
 	b := s.open("node-b")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := b.WaitFor(ctx, id); err != nil {
-		t.Fatalf("node-b: %v", err)
+		fatalf(t, "node-b: %v", err)
 	}
 	s.compare("node-b", b)
 	t.Logf("update %d written through node-a's socket is in node-b's file", id)
@@ -243,7 +243,7 @@ func (s *scenario) writeMore() {
 		items[k], s.want[k] = []byte(v), v
 	}
 	if _, err := a.SetMulti(t.Context(), items); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	var gone [][]byte
 	for i := 5; i < 8; i++ {
@@ -252,11 +252,11 @@ func (s *scenario) writeMore() {
 		delete(s.want, k)
 	}
 	if _, err := a.DeleteMulti(t.Context(), gone); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	id, err := a.Set(t.Context(), []byte("flag.new"), []byte("v2"))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	s.want["flag.new"], s.head = "v2", id
 }
@@ -268,7 +268,7 @@ func (s *scenario) open(node string) *whycache.Client {
 	defer cancel()
 	c, err := whycache.OpenWait(ctx, s.instanceDir(node))
 	if err != nil {
-		t.Fatalf("open the cache file of %s: %v", node, err)
+		fatalf(t, "open the cache file of %s: %v", node, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -287,7 +287,7 @@ func (s *scenario) compare(node string, c *whycache.Client) {
 		got[string(k)] = string(v)
 	}
 	if !maps.Equal(got, s.want) {
-		s.t.Fatalf("%s's file holds %v, want %v", node, got, s.want)
+		fatalf(s.t, "%s's file holds %v, want %v", node, got, s.want)
 	}
 }
 
@@ -298,7 +298,7 @@ func (s *scenario) checkFile(node string) {
 	ctx, cancel := context.WithTimeout(s.t.Context(), 30*time.Second)
 	defer cancel()
 	if err := c.WaitFor(ctx, s.head); err != nil {
-		s.t.Fatalf("%s: %v", node, err)
+		fatalf(s.t, "%s: %v", node, err)
 	}
 	s.compare(node, c)
 }
@@ -322,32 +322,32 @@ func (s *scenario) waitSnapshot() {
 	})
 	var job batchv1.Job
 	if err := s.cp.client.Get(t.Context(), client.ObjectKey{Namespace: appNamespace, Name: run.JobName}, &job); err != nil {
-		t.Fatalf("the snapshot Job %s: %v", run.JobName, err)
+		fatalf(t, "the snapshot Job %s: %v", run.JobName, err)
 	}
 	if owner := metav1.GetControllerOf(&job); owner == nil || owner.Kind != "WhycacheInstance" || owner.Name != s.name {
-		t.Fatalf("the snapshot Job %s is not owned by the instance: %v", job.Name, job.OwnerReferences)
+		fatalf(t, "the snapshot Job %s is not owned by the instance: %v", job.Name, job.OwnerReferences)
 	}
 	t.Logf("snapshot Job %s (scheduled %s): update %d, object %s, %d bytes", job.Name,
 		job.Annotations["whycache.io/scheduled-at"], run.UpdateID, run.Object, run.SizeBytes)
 	layout, err := snapshot.Open(t.Context(), s.s3.URL(s.s3Prefix), snapshot.S3Options{
 		Credentials: snapshot.Credentials{AccessKeyID: s.s3.AccessKey, SecretAccessKey: s.s3.SecretKey}})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	id, err := logstore.ParseLogID(logID)
 	if err != nil {
-		t.Fatalf("status.logID %q: %v", logID, err)
+		fatalf(t, "status.logID %q: %v", logID, err)
 	}
 	m, err := layout.Latest(t.Context(), id)
 	if err != nil {
-		t.Fatalf("the newest snapshot in S3: %v", err)
+		fatalf(t, "the newest snapshot in S3: %v", err)
 	}
 	info, err := layout.Store().Stat(t.Context(), m.Object)
 	if err != nil {
-		t.Fatalf("the snapshot object %s in S3: %v", m.Object, err)
+		fatalf(t, "the snapshot object %s in S3: %v", m.Object, err)
 	}
 	if m.UpdateID < s.head {
-		t.Fatalf("the newest snapshot in S3 holds update %d, want at least %d", m.UpdateID, s.head)
+		fatalf(t, "the newest snapshot in S3 holds update %d, want at least %d", m.UpdateID, s.head)
 	}
 	t.Logf("in S3: %s (%d bytes), update %d", m.Object, info.Size, m.UpdateID)
 }
@@ -366,20 +366,20 @@ func (s *scenario) waitAgentFromSnapshot(node string) {
 	})
 	metrics, err := httpGet(t.Context(), url+"/metrics")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	snap := metricValue(metrics, `whycache_agent_bootstrap_source_total{source="snapshot"}`)
 	replay := metricValue(metrics, `whycache_agent_bootstrap_source_total{source="replay"}`)
 	if snap < 1 || replay != 0 {
-		t.Fatalf("%s's agent bootstrapped %v times from a snapshot and %v times by replay, want 1 and 0; log:\n%s",
+		fatalf(t, "%s's agent bootstrapped %v times from a snapshot and %v times by replay, want 1 and 0; log:\n%s",
 			node, snap, replay, fileTail(logPath, 4000))
 	}
 	log, err := os.ReadFile(logPath)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if !strings.Contains(string(log), "bootstrapped from a snapshot") {
-		t.Fatalf("%s's agent log does not say it bootstrapped from a snapshot:\n%s", node, fileTail(logPath, 4000))
+		fatalf(t, "%s's agent log does not say it bootstrapped from a snapshot:\n%s", node, fileTail(logPath, 4000))
 	}
 	t.Logf("%s: %s", node, grepLines(metrics, "whycache_agent_bootstraps_total", "whycache_agent_bootstrap_source_total"))
 }
@@ -432,7 +432,10 @@ func (s *scenario) deleteInstance() {
 	t := s.t
 	s.cp.mustKubectl(t, "-n", appNamespace, "delete", "whycacheinstance", s.name, "--wait=true", "--timeout=60s")
 	sel := client.MatchingLabels{"app.kubernetes.io/instance": s.name}
-	waitFor(t, "the instance's children to go", readyWait, func() error {
+	// The garbage collector deletes them, and it learns of a new CRD only
+	// when it next reads the API's resources, every 30 s: right after
+	// kubectl apply -k of the CRD, 30–40 s pass before it acts.
+	waitFor(t, "the instance's children to go", scheduleWait, func() error {
 		var left []string
 		for _, list := range []client.ObjectList{&batchv1.JobList{}, &corev1.PodList{}, &appsDaemonSetList{}} {
 			if err := s.cp.client.List(t.Context(), list, client.InNamespace(appNamespace), sel); err != nil {

@@ -48,13 +48,13 @@ func (s *scenario) checkInjection() {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1", Command: []string{"app"}}}},
 	}
 	if err := s.cp.client.Create(t.Context(), pod); err != nil {
-		t.Fatalf("create the application pod: %v", err)
+		fatalf(t, "create the application pod: %v", err)
 	}
 	// The pod Create returns is the pod as the API server stored it,
 	// after the admission webhooks.
 	onHost := "/var/lib/whycache/" + appNamespace + "/" + s.name
 	if err := injected(pod, onHost); err != nil {
-		t.Fatalf("the stored application pod: %v\n%+v", err, pod.Spec)
+		fatalf(t, "the stored application pod: %v\n%+v", err, pod.Spec)
 	}
 	t.Logf("the webhook injected the read-only %s mount of %s into the application pod", injectedMountPath, onHost)
 }
@@ -113,7 +113,7 @@ type webhookSetup struct {
 func (w webhookSetup) args(t *testing.T, in []string) []string {
 	t.Helper()
 	if mode := flagValue(in, "webhook-cert-mode", "self"); mode != "self" {
-		t.Fatalf("the installation's webhook certificate mode is %q, want self (the default)", mode)
+		fatalf(t, "the installation's webhook certificate mode is %q, want self (the default)", mode)
 	}
 	out := setFlag(in, "webhook-port", strconv.Itoa(w.port))
 	out = setFlag(out, "webhook-host", "127.0.0.1")
@@ -165,7 +165,7 @@ func (w webhookSetup) prepare(t *testing.T, cp *controlPlane) {
 			sec.Data = map[string][]byte{"ca.crt": ca, "tls.crt": crt, "tls.key": key}
 			return nil
 		}); err != nil {
-			t.Fatalf("write the webhook's certificate Secret: %v", err)
+			fatalf(t, "write the webhook's certificate Secret: %v", err)
 		}
 	}
 	mountSecret(t, cp.client, secret, w.certDir)
@@ -173,7 +173,7 @@ func (w webhookSetup) prepare(t *testing.T, cp *controlPlane) {
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		return pointWebhook(t.Context(), cp.client, w.configName, url, ca)
 	}); err != nil {
-		t.Fatalf("point the webhook configuration at the manager: %v", err)
+		fatalf(t, "point the webhook configuration at the manager: %v", err)
 	}
 }
 
@@ -208,7 +208,7 @@ func pointWebhook(ctx context.Context, c client.Client, name, base string, ca []
 // the Secret changes.
 func mountSecret(t *testing.T, c client.Client, key client.ObjectKey, dir string) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -219,7 +219,7 @@ func mountSecret(t *testing.T, c client.Client, key client.ObjectKey, dir string
 			if err := c.Get(ctx, key, &sec); err == nil {
 				for k, v := range sec.Data {
 					if err := writeIfChanged(filepath.Join(dir, k), v); err != nil {
-						t.Errorf("mount the Secret %s: %v", key, err)
+						errorf(t, "mount the Secret %s: %v", key, err)
 					}
 				}
 			}
@@ -255,33 +255,33 @@ func issueCertificate(t *testing.T, dns []string, ips []net.IP) (caPEM, certPEM,
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "whycache-e2e-ca"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dns[0]},
 		DNSNames: dns, IPAddresses: ips, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
