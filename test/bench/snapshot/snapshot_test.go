@@ -167,6 +167,21 @@ func runSnapshotBench(b *testing.B) {
 	record("  cachefile.Verify as a pass of its own (not in the bootstrap)", fmt.Sprintf("%.0f MB/s", mbps(m.Size, verD)))
 	record("bootstrap: download + SealCheck in flight (SHA-256, records, index)", fmt.Sprintf("%.0f MB/s = %.0f%% of raw GET (target >= 70%%)",
 		mbps(m.Size, bootD), 100*rawGetD.Seconds()/bootD.Seconds()))
+	cpuReport(b, m.Size, func() error {
+		dst := filepath.Join(tmp, "raw-get")
+		os.Remove(dst)
+		return rawGet(ctx, c, cfg.Bucket, prefix+"/raw-put", dst, m.Size, snapshot.DefaultDownloadPartSize, concurrency)
+	}, func() error {
+		dst := filepath.Join(tmp, "dl")
+		os.Remove(dst)
+		_, err := layout.Download(ctx, m, dst, snapshot.DownloadOptions{Concurrency: concurrency, Checksum: snapshot.ChecksumNone})
+		return err
+	}, func() error {
+		p, err := bs.Bootstrap(ctx, store, b.TempDir(), cachefile.Options{NoSync: true})
+		os.Remove(p)
+		return err
+	})
+	os.Remove(filepath.Join(tmp, "raw-get"))
 	installD := best(b, 3, func() error {
 		dir := b.TempDir()
 		w, err := cachefile.OpenWriter(ctx, filepath.Join(dir, "cache.whycache"), store.ID(), cachefile.Options{NoSync: true})
