@@ -133,7 +133,7 @@ func (b *SnapshotBootstrapper) run(ctx context.Context, store logstore.Store, di
 	if err != nil {
 		return fmt.Errorf("snapshot bootstrap: %w", err)
 	}
-	m, err := b.fromSnapshots(ctx, store, dir, horizon, head, accept)
+	m, err := b.fromSnapshots(ctx, store, dir, horizon, head, opts.NoSync, accept)
 	if err == nil {
 		b.m.done("snapshot", m.Size, b.cfg.Now().Sub(start), b.cfg.Now().Sub(m.Created))
 		b.cfg.Logger.Info("bootstrapped from a snapshot", "updateID", m.UpdateID, "object", m.Object,
@@ -282,10 +282,10 @@ func (b *SnapshotBootstrapper) unusable(ctx context.Context, m snapshot.Manifest
 // fromSnapshots downloads candidates and hands them to accept until one
 // passes.
 func (b *SnapshotBootstrapper) fromSnapshots(ctx context.Context, store logstore.Store, dir string, horizon, head uint64,
-	accept acceptFunc) (snapshot.Manifest, error) {
+	noSync bool, accept acceptFunc) (snapshot.Manifest, error) {
 	var used snapshot.Manifest
 	err := b.eachCandidate(ctx, store, horizon, head, func(m snapshot.Manifest) (bool, error) {
-		err := b.fetch(ctx, store, dir, m, accept)
+		err := b.fetch(ctx, store, dir, m, noSync, accept)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()

@@ -20,12 +20,15 @@ import (
 // of the same object version, verifies it completely as it arrives
 // (cachefile.SealCheck), checks its header against the manifest and the
 // log, and hands it to accept. The file is removed unless accept keeps it,
-// or the download was interrupted and can resume.
-func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest, accept acceptFunc) error {
+// or the download was interrupted and can resume. noSync says the file
+// will not be made durable (cachefile.Options.NoSync).
+func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, dir string, m snapshot.Manifest, noSync bool,
+	accept acceptFunc) error {
 	path := filepath.Join(dir, snapshotDownload)
 	opts := b.cfg.Download
 	opts.Progress = b.progress(m)
 	opts.Resume = true
+	opts.NoWriteback = opts.NoWriteback || noSync // never fsynced: no head start to give
 	// The check verifies everything Verify does, the file's own SHA-256
 	// included, so the manifest's checksums add nothing (see the
 	// snapshot package's documentation); the manifest's CRC64NVME was

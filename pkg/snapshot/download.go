@@ -47,6 +47,11 @@ type DownloadOptions struct {
 	// while the download runs (cachefile.SealCheck) rather than in a pass
 	// after it. Download writes nothing into it after it returns.
 	Also io.Writer
+	// NoWriteback skips starting the writeback of each part to disk as it
+	// completes (see Download): for a file that is never made durable
+	// (fsync), such as a temporary base or a cache file opened with
+	// NoSync, it is CPU and disk traffic for nothing.
+	NoWriteback bool
 	// Resume keeps an interrupted download: the file and a progress record
 	// beside it (ProgressSuffix) stay when Download fails for any reason
 	// but a corrupt or changed object, and the next Download of the same
@@ -82,7 +87,10 @@ type DownloadStats struct {
 // Download writes the snapshot's object into the file dst with parallel
 // ranged reads pinned to the manifest's ETag, fetching the parts in order,
 // and checks the manifest's checksum (see opts.Checksum), hashing the
-// bytes in order as they arrive. Without opts.Resume dst must not exist,
+// bytes in order as they arrive. Unless opts.NoWriteback, each part's
+// writeback to disk starts as it completes, so that the fsync that makes
+// the file durable finds most of it on disk already. Without opts.Resume
+// dst must not exist,
 // and on any error it is removed; with it, see DownloadOptions.Resume. A
 // mismatching file is never left behind. It does not check the file's
 // structure; the caller does (cachefile.SealCheck or Verify).
@@ -333,7 +341,9 @@ func (d *download) fetchPart(ctx context.Context, i int, useCRC bool) error {
 	if c64 != nil {
 		d.partCRC[i] = c64.Sum64()
 	}
-	startWriteback(d.f, off, ln)
+	if !d.opts.NoWriteback {
+		startWriteback(d.f, off, ln)
+	}
 	return d.record(i, c32)
 }
 

@@ -125,6 +125,7 @@ func (o Options) base(ctx context.Context, tmp string, head uint64) (string, *sn
 		o.Log.Info("downloading the newest snapshot", "object", m.Object, "updateID", m.UpdateID, "bytes", m.Size)
 		dl := o.Download
 		dl.Checksum = snapshot.ChecksumCRC64NVME // Replace checks the file's own SHA-256
+		dl.NoWriteback = true                    // a temporary base, never made durable
 		if _, err := o.Layout.Download(ctx, m, path, dl); err != nil {
 			o.Log.Error(err, "snapshot download failed; trying an older one")
 			continue
