@@ -57,9 +57,6 @@ type DownloadOptions struct {
 	// but a corrupt or changed object, and the next Download of the same
 	// object version into the same file fetches only the parts missing.
 	Resume bool
-
-	// handoffLimit, when positive, replaces maxHandoff (tests).
-	handoffLimit int64
 }
 
 // Checksum names a whole-object checksum of the manifest.
@@ -85,10 +82,6 @@ type DownloadStats struct {
 	// Resumed is the number of bytes of parts kept from an interrupted
 	// download (Resume).
 	Resumed int64
-	// Handed is the number of bytes Also received from the buffers that
-	// fetched them; ReadBack the number it received read back from the
-	// file (parts kept by a resume, or fetched too far ahead of it).
-	Handed, ReadBack int64
 }
 
 // Download writes the snapshot's object into the file dst with parallel
@@ -116,7 +109,7 @@ func (l *Layout) Download(ctx context.Context, m Manifest, dst string, opts Down
 	if cerr := d.f.Close(); err == nil {
 		err = cerr
 	}
-	st := DownloadStats{Fetched: d.fetched.Load(), Resumed: d.resumed, Handed: d.handed.Load(), ReadBack: d.reread.Load()}
+	st := DownloadStats{Fetched: d.fetched.Load(), Resumed: d.resumed}
 	progress := dst + ProgressSuffix
 	if err != nil {
 		if !opts.Resume || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrChanged) || errors.Is(err, ErrNotFound) {
@@ -142,12 +135,8 @@ type download struct {
 	wake    chan struct{}
 	fetched atomic.Int64
 	resumed int64
-	// handed and readBack count the bytes inOrder took from the hand-off
-	// and from the file.
-	handed, reread atomic.Int64
-	done           atomic.Int64 // bytes in the file, for Progress
-	partCRC        []uint64     // CRC64NVME of each part (ChecksumCRC64NVME)
-	q              handoff      // bytes handed from the parts to inOrder
+	done    atomic.Int64 // bytes in the file, for Progress
+	partCRC []uint64     // CRC64NVME of each part (ChecksumCRC64NVME)
 
 	mu       sync.Mutex // guards progress and its file
 	progress progressRecord
@@ -266,7 +255,6 @@ func (d *download) run(ctx context.Context) error {
 		sinks = append(sinks, d.opts.Also)
 	}
 	if len(sinks) > 0 {
-		d.q.init(d.parts, d.opts.Concurrency, d.opts.PartSize, d.opts.handoffLimit)
 		g.Go(func() error { return d.inOrder(gctx, io.MultiWriter(sinks...)) })
 	}
 	g.Go(func() error { return d.fetchAll(gctx, useCRC) })
@@ -322,24 +310,22 @@ func (d *download) fetchPart(ctx context.Context, i int, useCRC bool) error {
 		c64 = NewCRC64NVME()
 	}
 	var c32 uint32
-	buf := d.q.buffer()
-	defer func() { d.q.release(buf) }()
+	buf := make([]byte, copyBuffer)
 	for got := int64(0); got < ln; {
-		k, err := io.ReadFull(r, (*buf)[:min(int64(len(*buf)), ln-got)])
+		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), ln-got)])
 		if k > 0 {
-			b := (*buf)[:k]
 			d.fetched.Add(int64(k))
-			if _, werr := d.f.WriteAt(b, off+got); werr != nil {
+			if _, werr := d.f.WriteAt(buf[:k], off+got); werr != nil {
 				return werr
 			}
 			if c64 != nil {
-				c64.Write(b)
+				c64.Write(buf[:k])
 			}
 			if d.resume {
-				c32 = crc32.Update(c32, castagnoli, b)
+				c32 = crc32.Update(c32, castagnoli, buf[:k])
 			}
-			buf = d.q.wrote(i, off+got, buf, k, got+int64(k), &d.written[i])
 			got += int64(k)
+			d.written[i].Store(got)
 			d.poke()
 			if d.opts.Progress != nil {
 				d.opts.Progress(d.done.Add(int64(k)), d.m.Size)
@@ -377,4 +363,35 @@ func (d *download) poke() {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// inOrder reads the file from the start into w as the parts fill it,
+// following each part as it grows.
+func (d *download) inOrder(ctx context.Context, w io.Writer) error {
+	buf := make([]byte, copyBuffer)
+	for i := range d.parts {
+		off, ln := d.span(i)
+		for seen := int64(0); seen < ln; {
+			have := d.written[i].Load()
+			if have == seen {
+				select {
+				case <-d.wake:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				continue
+			}
+			for seen < have {
+				k, err := d.f.ReadAt(buf[:min(int64(len(buf)), have-seen)], off+seen)
+				if err != nil {
+					return fmt.Errorf("read back at %d: %w", off+seen, err)
+				}
+				if _, err := w.Write(buf[:k]); err != nil {
+					return err
+				}
+				seen += int64(k)
+			}
+		}
+	}
+	return nil
 }
