@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,7 +36,8 @@ func (b *SnapshotBootstrapper) fetch(ctx context.Context, store logstore.Store, 
 	// compared with the store's before the download.
 	opts.Checksum = snapshot.ChecksumNone
 	check := cachefile.NewSealCheck(m.Size)
-	opts.Also = check
+	sum, walk := check.Parts()
+	opts.Also = []io.Writer{sum, walk}
 	b.cfg.Logger.Info("downloading snapshot", "object", m.Object, "updateID", m.UpdateID, "bytes", m.Size)
 	st, err := b.cfg.Layout.Download(ctx, m, path, opts)
 	b.m.fetched(st)

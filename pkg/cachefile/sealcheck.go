@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 
 	"github.com/zeebo/xxh3"
@@ -104,6 +105,24 @@ func (c *SealCheck) Write(b []byte) (int, error) {
 // parallelPiece is the smallest write whose SHA-256 runs beside the walk:
 // below it, starting a goroutine costs more than it saves.
 const parallelPiece = 64 << 10
+
+// Parts returns two writers that together do what Write does, each to be
+// written every byte of the file in order, from a goroutine of its own:
+// the SHA-256, and the walk of the records and the index. They share no
+// state, so that a download can feed them side by side at their own
+// paces instead of in step. A check is fed through Write or through its
+// parts, never both.
+func (c *SealCheck) Parts() (sum, walk io.Writer) { return c.sum, sealWalk{c} }
+
+// sealWalk is the walk part of a SealCheck.
+type sealWalk struct{ c *SealCheck }
+
+// Write walks b, the next bytes of the file; like SealCheck.Write it never
+// fails.
+func (w sealWalk) Write(b []byte) (int, error) {
+	w.c.feedOnce(b)
+	return len(b), nil
+}
 
 func (c *SealCheck) feedOnce(b []byte) {
 	if c.err == nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zeebo/xxh3"
@@ -50,6 +52,35 @@ func streamCheck(t testing.TB, data []byte, size int64, piece int) (Info, error)
 		c.Write(rest[:n])
 		rest = rest[n:]
 	}
+	return c.Finish(context.Background(), f)
+}
+
+// partsCheck is streamCheck through the check's Parts, each fed by a
+// goroutine of its own, as a download feeds them.
+func partsCheck(t testing.TB, data []byte, size int64, piece int) (Info, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := NewSealCheck(size)
+	sum, walk := c.Parts()
+	var wg sync.WaitGroup
+	for _, w := range []io.Writer{sum, walk} {
+		wg.Go(func() {
+			for rest := data; len(rest) > 0; {
+				n := min(piece, len(rest))
+				w.Write(rest[:n])
+				rest = rest[n:]
+			}
+		})
+	}
+	wg.Wait()
 	return c.Finish(context.Background(), f)
 }
 
@@ -127,13 +158,15 @@ func TestSealCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, piece := range []int{1, 5, 12, 4095, 4096, 4097, 65536, len(good)} {
-		inf, err := streamCheck(t, good, int64(len(good)), piece)
-		if err != nil {
-			t.Fatalf("pieces of %d: %v", piece, err)
-		}
-		inf.Path = want.Path
-		if inf != want {
-			t.Errorf("pieces of %d: Info %+v, Verify says %+v", piece, inf, want)
+		for name, check := range map[string]func(testing.TB, []byte, int64, int) (Info, error){"Write": streamCheck, "Parts": partsCheck} {
+			inf, err := check(t, good, int64(len(good)), piece)
+			if err != nil {
+				t.Fatalf("%s, pieces of %d: %v", name, piece, err)
+			}
+			inf.Path = want.Path
+			if inf != want {
+				t.Errorf("%s, pieces of %d: Info %+v, Verify says %+v", name, piece, inf, want)
+			}
 		}
 	}
 	// Pieces large enough that the SHA-256 runs beside the walk.
@@ -183,6 +216,9 @@ func TestSealCheck(t *testing.T) {
 				_, err := streamCheck(t, bad, int64(len(bad)), piece)
 				if !errors.Is(err, tc.want) {
 					t.Errorf("pieces of %d: %v, want %v (Verify: %v)", piece, err, tc.want, errV)
+				}
+				if _, err := partsCheck(t, bad, int64(len(bad)), piece); !errors.Is(err, tc.want) {
+					t.Errorf("Parts, pieces of %d: %v, want %v (Verify: %v)", piece, err, tc.want, errV)
 				}
 			}
 			if tc.name != "superseded" && errV == nil {

@@ -42,11 +42,13 @@ type DownloadOptions struct {
 	Progress func(done, total int64)
 	// Checksum says which of the manifest's checksums to check.
 	Checksum Checksum
-	// Also, when not nil, receives the object's bytes in order, as they
-	// arrive, in a goroutine of its own: a check of the file computed
-	// while the download runs (cachefile.SealCheck) rather than in a pass
-	// after it. Download writes nothing into it after it returns.
-	Also io.Writer
+	// Also each receive the object's bytes in order, as they arrive, each
+	// in a goroutine of its own that reads them back from the file at its
+	// own pace: checks of the file computed while the download runs
+	// (cachefile.SealCheck's parts) rather than in a pass after it, side
+	// by side on separate cores rather than in step. Download writes
+	// nothing into them after it returns.
+	Also []io.Writer
 	// NoWriteback skips starting the writeback of each part to disk as it
 	// completes (see Download): for a file that is never made durable
 	// (fsync), such as a temporary base or a cache file opened with
@@ -129,10 +131,10 @@ type download struct {
 	f     *os.File
 	opts  DownloadOptions
 	parts int
-	// written[i] is how many bytes of part i are in the file; wake pokes
-	// the in-order reader when one grows.
+	// written[i] is how many bytes of part i are in the file; wakes poke
+	// the in-order readers when one grows.
 	written []atomic.Int64
-	wake    chan struct{}
+	wakes   []chan struct{}
 	fetched atomic.Int64
 	resumed int64
 	done    atomic.Int64 // bytes in the file, for Progress
@@ -149,7 +151,7 @@ func (l *Layout) openDownload(m Manifest, dst string, opts DownloadOptions) (*do
 	if n <= 0 || n > maxDownloadParts {
 		return nil, fmt.Errorf("%d bytes in parts of %d: %w", m.Size, opts.PartSize, ErrInvalid)
 	}
-	d := &download{l: l, m: m, opts: opts, parts: n, written: make([]atomic.Int64, n), wake: make(chan struct{}, 1),
+	d := &download{l: l, m: m, opts: opts, parts: n, written: make([]atomic.Int64, n),
 		partCRC: make([]uint64, n)}
 	flags := os.O_CREATE | os.O_EXCL | os.O_RDWR
 	if opts.Resume {
@@ -251,11 +253,12 @@ func (d *download) run(ctx context.Context) error {
 		sha = sha256.New()
 		sinks = append(sinks, sha)
 	}
-	if d.opts.Also != nil {
-		sinks = append(sinks, d.opts.Also)
+	sinks = append(sinks, d.opts.Also...)
+	for range sinks {
+		d.wakes = append(d.wakes, make(chan struct{}, 1))
 	}
-	if len(sinks) > 0 {
-		g.Go(func() error { return d.inOrder(gctx, io.MultiWriter(sinks...)) })
+	for i, w := range sinks {
+		g.Go(func() error { return d.inOrder(gctx, w, d.wakes[i]) })
 	}
 	g.Go(func() error { return d.fetchAll(gctx, useCRC) })
 	if err := g.Wait(); err != nil {
@@ -359,15 +362,17 @@ func (d *download) record(i int, crc uint32) error {
 }
 
 func (d *download) poke() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+	for _, w := range d.wakes {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // inOrder reads the file from the start into w as the parts fill it,
-// following each part as it grows.
-func (d *download) inOrder(ctx context.Context, w io.Writer) error {
+// following each part as it grows; poke wakes it.
+func (d *download) inOrder(ctx context.Context, w io.Writer, wake <-chan struct{}) error {
 	buf := make([]byte, copyBuffer)
 	for i := range d.parts {
 		off, ln := d.span(i)
@@ -375,7 +380,7 @@ func (d *download) inOrder(ctx context.Context, w io.Writer) error {
 			have := d.written[i].Load()
 			if have == seen {
 				select {
-				case <-d.wake:
+				case <-wake:
 				case <-ctx.Done():
 					return ctx.Err()
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,7 +59,7 @@ func testPublishLatest(t *testing.T, s snapshot.Store) {
 		t.Fatalf("first publish: %+v", a)
 	}
 	var also bytes.Buffer // gets the parts in order, whatever order they arrive in
-	got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3, Also: &also})
+	got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3, Also: []io.Writer{&also}})
 	if err != nil || !bytes.Equal(got, aData) {
 		t.Fatalf("download: %d bytes, %v", len(got), err)
 	}
