@@ -39,13 +39,17 @@ func BenchmarkSealCheck(b *testing.B) {
 			rest = rest[n:]
 		}
 	}
-	var cpu [2]float64
+	var cpu [3]float64
 	for i, c := range []struct {
 		name string
 		sink func() interface{ Write([]byte) (int, error) }
 	}{
 		{"SealCheck", func() interface{ Write([]byte) (int, error) } { return NewSealCheck(int64(len(data))) }},
 		{"SHA-256", func() interface{ Write([]byte) (int, error) } { return sha256.New() }},
+		{"walk", func() interface{ Write([]byte) (int, error) } {
+			_, walk := NewSealCheck(int64(len(data))).Parts()
+			return walk
+		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
