@@ -42,9 +42,9 @@ type DownloadOptions struct {
 	Progress func(done, total int64)
 	// Checksum says which of the manifest's checksums to check.
 	Checksum Checksum
-	// Also each receive the object's bytes in order, as they arrive, each
-	// in a goroutine of its own that reads them back from the file at its
-	// own pace: checks of the file computed while the download runs
+	// Also are in-order consumers: each receives the object's bytes in
+	// order, as they arrive, in a goroutine of its own that reads them back
+	// from the file at its own pace (nil entries are skipped): checks of the file computed while the download runs
 	// (cachefile.SealCheck's parts) rather than in a pass after it, side
 	// by side on separate cores rather than in step. Download writes
 	// nothing into them after it returns.
@@ -253,7 +253,11 @@ func (d *download) run(ctx context.Context) error {
 		sha = sha256.New()
 		sinks = append(sinks, sha)
 	}
-	sinks = append(sinks, d.opts.Also...)
+	for _, w := range d.opts.Also {
+		if w != nil {
+			sinks = append(sinks, w)
+		}
+	}
 	for range sinks {
 		d.wakes = append(d.wakes, make(chan struct{}, 1))
 	}

@@ -58,13 +58,17 @@ func testPublishLatest(t *testing.T, s snapshot.Store) {
 	if !a.PointerMoved || latestID(t, l, log) != 10 {
 		t.Fatalf("first publish: %+v", a)
 	}
-	var also bytes.Buffer // gets the parts in order, whatever order they arrive in
-	got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3, Also: []io.Writer{&also}})
+	// Each consumer gets the parts in order, whatever order they arrive in.
+	var also, also2 bytes.Buffer
+	got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3,
+		Also: []io.Writer{&also, nil, &also2}})
 	if err != nil || !bytes.Equal(got, aData) {
 		t.Fatalf("download: %d bytes, %v", len(got), err)
 	}
-	if !bytes.Equal(also.Bytes(), aData) {
-		t.Fatalf("DownloadOptions.Also got %d bytes, not the object's %d", also.Len(), len(aData))
+	for i, b := range []*bytes.Buffer{&also, &also2} {
+		if !bytes.Equal(b.Bytes(), aData) {
+			t.Fatalf("DownloadOptions.Also[%d] got %d bytes, not the object's %d", i, b.Len(), len(aData))
+		}
 	}
 	if b, _ := publish(t, l, log, 20, 1000); !b.PointerMoved || latestID(t, l, log) != 20 {
 		t.Fatalf("newer publish: %+v", b)
