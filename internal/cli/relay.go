@@ -66,6 +66,7 @@ move to another relay at once.`,
 	fs.DurationVar(&f.cfg.HeartbeatLinger, "heartbeat-linger", relay.DefaultHeartbeatLinger, "how long heartbeats are gathered before they are written together")
 	fs.IntVar(&f.cfg.MaxLogs, "max-logs", relay.DefaultMaxLogs, "logs of the store the relay serves at most (--log-name is opened at start; others when an agent asks)")
 	fs.IntVar(&f.cfg.MaxStoreReads, "max-store-reads", relay.DefaultMaxStoreReads, "page reads of a log in flight on the store at once (bounds the database connections they take)")
+	fs.IntVar(&f.cfg.MaxFrameRate, "max-frame-rate", relay.DefaultMaxFrameRate, "frames per second the agents' streams get in all: under many writes each stream's frames are spaced by streams/rate, each carrying what came meanwhile")
 	fs.Int64Var(&f.cfg.MaxInFlightBytes, "max-in-flight-bytes", relay.DefaultMaxInFlightBytes, "append bodies held in memory at once, in bytes (more wait)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, time calls in progress get to finish")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")

@@ -22,6 +22,7 @@ const (
 	DefaultMaxLogs          = 64
 	DefaultMaxInFlightBytes = 256 << 20
 	DefaultMaxStoreReads    = 8
+	DefaultMaxFrameRate     = 10_000
 )
 
 // Opener opens the log name in the relay's store, creating it when create
@@ -67,6 +68,14 @@ type Config struct {
 	// store at once, and so the database connections they take: readers
 	// of different pages beyond it wait their turn.
 	MaxStoreReads int
+	// MaxFrameRate bounds the frames per second that the relay's streams
+	// send in all, by spacing each stream's frames: with S streams, a
+	// stream sends its next frame no sooner than S/MaxFrameRate seconds
+	// after its last (updates that come meanwhile go in one frame). A
+	// frame costs a system call on each side whatever it holds, so under
+	// many writes to many agents this trades a few milliseconds of latency
+	// for CPU; with few agents, or few writes, frames go at once.
+	MaxFrameRate int
 	// Logger receives the relay's logs.
 	Logger logr.Logger
 }
@@ -99,6 +108,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInFlightBytes <= 0 {
 		c.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if c.MaxFrameRate <= 0 {
+		c.MaxFrameRate = DefaultMaxFrameRate
 	}
 	return c, nil
 }

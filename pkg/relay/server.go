@@ -36,7 +36,8 @@ type Server struct {
 
 	drainOnce sync.Once
 	drain     chan struct{} // closed by Drain
-	waiters   atomic.Int64
+	waiters   atomic.Int64  // waits and streams held
+	streams   atomic.Int64  // streams held (see Config.MaxFrameRate)
 	inFlight  *semaphore.Weighted
 }
 
@@ -242,8 +243,9 @@ type Stats struct {
 	PageLoads, PageHits, PageShared, PageEvictions int64
 	// CacheBytes is the memory the kept pages take.
 	CacheBytes int64
-	// Waiters is the number of waits held now.
-	Waiters int64
+	// Waiters is the number of waits and streams held now; Streams, of
+	// streams.
+	Waiters, Streams int64
 	// HeartbeatFlushes are the batches of heartbeats written,
 	// HeartbeatsWritten the heartbeats they held (each node once per
 	// batch), HeartbeatCalls the store calls they took.
@@ -252,7 +254,7 @@ type Stats struct {
 
 // Stats returns the relay's counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Waiters: s.waiters.Load()}
+	st := Stats{Waiters: s.waiters.Load(), Streams: s.streams.Load()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sl := range s.slots {

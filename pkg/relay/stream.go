@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,8 @@ func (s *Server) serveStream(f *feed, c *call) error {
 		return fmt.Errorf("the relay holds %d waits, its limit: %w", s.cfg.MaxWaiters, relaywire.ErrUnavailable)
 	}
 	defer s.waiters.Add(-1)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 
 	ctx := c.r.Context()
 	rc := http.NewResponseController(c.w)
@@ -57,6 +60,8 @@ func (s *Server) serveStream(f *feed, c *call) error {
 		return nil
 	}
 	key := pageKey{maxOps: int(maxOps)}
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
 	for {
 		if latest := f.latest(); latest > after {
 			key.after = after
@@ -75,6 +80,9 @@ func (s *Server) serveStream(f *feed, c *call) error {
 					return nil
 				}
 				after = p.last
+				if !s.pace(ctx, pace) {
+					return nil
+				}
 				continue
 			}
 			// The store has nothing after the position although the feed
@@ -92,5 +100,24 @@ func (s *Server) serveStream(f *feed, c *call) error {
 				return nil
 			}
 		}
+	}
+}
+
+// pace holds a stream after a frame for its share of MaxFrameRate, the
+// streams' frames per second in all (see Config.MaxFrameRate). It returns
+// false when the stream must end.
+func (s *Server) pace(ctx context.Context, t *time.Timer) bool {
+	d := time.Duration(float64(time.Second) * float64(s.streams.Load()) / float64(s.cfg.MaxFrameRate))
+	if d < time.Millisecond {
+		return true
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.drain:
+		return false
 	}
 }
