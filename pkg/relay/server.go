@@ -38,6 +38,7 @@ type Server struct {
 	drain     chan struct{} // closed by Drain
 	waiters   atomic.Int64
 	inFlight  *semaphore.Weighted
+	metrics   *metrics
 }
 
 // slot is a log being opened, or open.
@@ -57,6 +58,11 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, slots: map[string]*slot{}, missing: map[string]bool{},
 		drain: make(chan struct{}), inFlight: semaphore.NewWeighted(cfg.MaxInFlightBytes)}
+	if s.metrics, err = newMetrics(s, cfg.Registry); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.cfg.Open = s.metrics.countOpens(cfg.Open)
 	for _, name := range cfg.Logs {
 		s.loops.Go(func() { s.openRequired(name) })
 	}
