@@ -105,7 +105,9 @@ func TestRelayStoreURL(t *testing.T) {
 // TestPointAgentsAtRelayTLS: with TLS the agents get the CA alone, under
 // the key the spec names, never the relays' certificate key.
 func TestPointAgentsAtRelayTLS(t *testing.T) {
-	inst := relayInstance(func(r *whycachev1.RelaySpec) { r.TLS = &whycachev1.RelayTLS{SecretName: "relay-tls", CAKey: "root.pem"} })
+	inst := relayInstance(func(r *whycachev1.RelaySpec) {
+		r.TLS = &whycachev1.RelayTLS{SecretName: "relay-tls", CAKey: "root.pem"}
+	})
 	ds := desiredDaemonSet(inst, "img")
 	pointAgentsAtRelay(ds, inst)
 	pod := ds.Spec.Template.Spec
