@@ -209,22 +209,28 @@ func behind(after, h uint64, replay bool, began uint64) bool {
 // read returns the encoded page after after, from the cache or the store.
 // known is the highest id the client knows to exist.
 func (f *feed) read(ctx context.Context, key pageKey, known uint64) ([]byte, error) {
+	p, err := f.readPage(ctx, key, known)
+	return p.body, err
+}
+
+// readPage is read that also returns the id of the page's last update.
+func (f *feed) readPage(ctx context.Context, key pageKey, known uint64) (encodedPage, error) {
 	h := f.horizon.Load()
 	if key.replay && key.horizon > h {
 		// The client saw a newer horizon than the feed (through another
 		// relay): catch up before judging by it.
 		var err error
 		if h, err = f.readHorizon(ctx); err != nil {
-			return nil, err
+			return encodedPage{}, err
 		}
 	}
 	if behind(key.after, h, key.replay, key.horizon) {
-		return nil, fmt.Errorf("read after %d, below the horizon %d: %w", key.after, h, logstore.ErrBehindHorizon)
+		return encodedPage{}, fmt.Errorf("read after %d, below the horizon %d: %w", key.after, h, logstore.ErrBehindHorizon)
 	}
 	need := max(f.latest(), known)
 	loadCtx, cancel := f.storeContext(ctx)
 	defer cancel()
-	return f.cache.get(ctx, loadCtx, key, need, func(ctx context.Context) ([]byte, uint64, error) {
+	return f.cache.getPage(ctx, loadCtx, key, need, func(ctx context.Context) ([]byte, uint64, error) {
 		return f.load(ctx, key)
 	})
 }

@@ -58,6 +58,7 @@ var handlers = map[string]struct {
 	relaywire.CallLatest:    {http.MethodGet, (*Server).serveLatest},
 	relaywire.CallHorizon:   {http.MethodGet, (*Server).serveHorizon},
 	relaywire.CallWait:      {http.MethodGet, (*Server).serveWait},
+	relaywire.CallStream:    {http.MethodGet, (*Server).serveStream},
 	relaywire.CallAppend:    {http.MethodPost, (*Server).serveAppend},
 	relaywire.CallRewrite:   {http.MethodPost, (*Server).serveRewrite},
 	relaywire.CallHeartbeat: {http.MethodPost, (*Server).serveHeartbeat},

@@ -98,51 +98,68 @@ func TestSharedCatchUp(t *testing.T) {
 // TestManyWaiters holds a thousand waits on one relay, as a thousand agents
 // would, and wakes them all with one append: the relay holds them with
 // its HTTP handlers alone, and its store sees its one tail loop, not a wait
-// per client.
+// per client. With long polls every wait is a call the relay holds; with
+// streams, a handle's waits share its one stream.
 func TestManyWaiters(t *testing.T) {
-	var reads, waits atomic.Int64
-	r := startRelay(t, counting(dirBacking(t), &reads, &waits), relay.Config{})
-	url := relayURL(r)
-	w := openAt(t, url, 0, logstore.Options{Name: "log", Create: true})
-	first, err := w.Append(t.Context(), []logstore.Op{logstore.Set([]byte("a"), []byte("1"))})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		query     string
+		handles   int
+		perHandle int
+		held      int // waits (calls) the relay holds
+	}{
+		// 20 connections (handles) of 50 long polls each: an agent holds
+		// one wait per connection, but the relay bounds streams per
+		// connection, not waits.
+		{"long polls", "?stream=false", 20, 50, 1000},
+		{"streams", "", 200, 5, 200},
 	}
-	// 20 connections (handles) of 50 waits each: an agent holds one wait
-	// per connection, but the relay bounds streams per connection, not
-	// waits.
-	const handles, perHandle = 20, 50
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	results := make(chan error, handles*perHandle)
-	for range handles {
-		c := openAt(t, url, 0, logstore.Options{Name: "log"})
-		for range perHandle {
-			go func() {
-				id, err := c.Wait(ctx, first)
-				if err == nil && id <= first {
-					err = fmt.Errorf("wait after %d returned %d", first, id)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var reads, waits atomic.Int64
+			r := startRelay(t, counting(dirBacking(t), &reads, &waits), relay.Config{})
+			url := relayURL(r) + tc.query
+			w := openAt(t, url, 0, logstore.Options{Name: "log", Create: true})
+			first, err := w.Append(t.Context(), []logstore.Op{logstore.Set([]byte("a"), []byte("1"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			results := make(chan error, tc.handles*tc.perHandle)
+			for range tc.handles {
+				c := openAt(t, url, 0, logstore.Options{Name: "log"})
+				for range tc.perHandle {
+					go func() {
+						id, err := c.Wait(ctx, first)
+						if err == nil && id <= first {
+							err = fmt.Errorf("wait after %d returned %d", first, id)
+						}
+						results <- err
+					}()
 				}
-				results <- err
-			}()
-		}
-	}
-	for r.srv.Stats().Waiters < handles*perHandle {
-		if sleepCtx(ctx, 5*time.Millisecond) != nil {
-			t.Fatalf("only %d of %d waits held", r.srv.Stats().Waiters, handles*perHandle)
-		}
-	}
-	waitsBefore := waits.Load()
-	if _, err := w.Append(ctx, []logstore.Op{logstore.Set([]byte("a"), []byte("2"))}); err != nil {
-		t.Fatal(err)
-	}
-	for range handles * perHandle {
-		if err := <-results; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d := waits.Load() - waitsBefore; d > 2 {
-		t.Errorf("the store saw %d waits while %d clients waited, want the tail loop's one or two", d, handles*perHandle)
+			}
+			for r.srv.Stats().Waiters < int64(tc.held) {
+				if sleepCtx(ctx, 5*time.Millisecond) != nil {
+					t.Fatalf("only %d of %d waits held", r.srv.Stats().Waiters, tc.held)
+				}
+			}
+			waitsBefore := waits.Load()
+			if _, err := w.Append(ctx, []logstore.Op{logstore.Set([]byte("a"), []byte("2"))}); err != nil {
+				t.Fatal(err)
+			}
+			for range tc.handles * tc.perHandle {
+				if err := <-results; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d := waits.Load() - waitsBefore; d > 2 {
+				t.Errorf("the store saw %d waits while %d clients waited, want the tail loop's one or two", d, tc.handles*tc.perHandle)
+			}
+			if n := r.srv.Stats().Waiters; n > int64(tc.held) {
+				t.Errorf("the relay holds %d waits, more than the %d asked", n, tc.held)
+			}
+		})
 	}
 }
 

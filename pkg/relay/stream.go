@@ -1,0 +1,96 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/whycache/whycache/pkg/logstore"
+	"github.com/whycache/whycache/pkg/logstore/relaywire"
+)
+
+// streamWriteTimeout bounds the sending of one frame: a client that stops
+// reading for that long (its buffer full, its machine gone) loses its
+// stream and starts another where it stands.
+const streamWriteTimeout = time.Minute
+
+// serveStream follows the log for one client (see relaywire.CallStream):
+// the pages after the client's position, each sent as soon as the feed
+// knows of a newer id, from the page cache that every stream at the same
+// position shares. A stream counts as a wait against MaxWaiters. It ends
+// when the client goes, the relay drains, or a read fails (with an error
+// frame).
+func (s *Server) serveStream(f *feed, c *call) error {
+	after, err := uintParam(c.q, relaywire.ParamAfter, true)
+	if err != nil {
+		return err
+	}
+	maxOps, err := uintParam(c.q, relaywire.ParamMax, false)
+	if err != nil {
+		return err
+	}
+	if maxOps > logstore.DefaultMaxUpdateOps {
+		return fmt.Errorf("%s=%d: at most %d: %w", relaywire.ParamMax, maxOps, logstore.DefaultMaxUpdateOps, logstore.ErrInvalid)
+	}
+	if n := s.waiters.Add(1); n > int64(s.cfg.MaxWaiters) {
+		s.waiters.Add(-1)
+		return fmt.Errorf("the relay holds %d waits, its limit: %w", s.cfg.MaxWaiters, relaywire.ErrUnavailable)
+	}
+	defer s.waiters.Add(-1)
+
+	ctx := c.r.Context()
+	rc := http.NewResponseController(c.w)
+	c.w.Header().Set("Content-Type", relaywire.ContentTypeStream)
+	c.w.WriteHeader(http.StatusOK)
+	var buf []byte
+	send := func(kind byte, latest uint64, body []byte) bool {
+		buf = relaywire.AppendFrame(buf[:0], kind, latest, body)
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := c.w.Write(buf); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(relaywire.FrameTick, f.latest(), nil) {
+		return nil
+	}
+	key := pageKey{maxOps: int(maxOps)}
+	for {
+		if latest := f.latest(); latest > after {
+			key.after = after
+			p, err := f.readPage(ctx, key, 0)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				e, _ := relaywire.FromError(err)
+				body, _ := json.Marshal(e)
+				send(relaywire.FrameError, latest, body)
+				return nil
+			}
+			if p.last > after {
+				if !send(relaywire.FramePage, max(latest, p.last), p.body) {
+					return nil
+				}
+				after = p.last
+				continue
+			}
+			// The store has nothing after the position although the feed
+			// knows a newer id: the page was read before that id was
+			// visible, or the log was cut back. Wait for the next one.
+		}
+		latest, err := f.wait(ctx, max(after, f.latest()), s.cfg.MaxWait, s.drain)
+		switch {
+		case errors.Is(err, relaywire.ErrUnavailable):
+			return nil // draining: the client moves to another relay
+		case err != nil:
+			return nil // the client went
+		case latest <= after:
+			if !send(relaywire.FrameTick, latest, nil) {
+				return nil
+			}
+		}
+	}
+}
