@@ -50,6 +50,7 @@ type metrics struct {
 	storeCalls    *prometheus.CounterVec
 	storeErrors   *prometheus.CounterVec
 	storeReadsNow prometheus.Gauge
+	frames        *prometheus.CounterVec
 }
 
 // newMetrics makes the relay's metrics and registers them on reg; a nil reg
@@ -71,14 +72,17 @@ func newMetrics(s *Server, reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
 		registry: reg,
 		waits: counter("waits_total", "Waits (long polls) answered, by outcome: new (a newer id), timeout (nothing new within the wait), "+
-			"refused (the relay held --max-waiters waits), draining (the relay is stopping), canceled (the agent left), error.", "outcome"),
-		calls: counter("calls_total", "Calls of agents, by call (read, replay, latest, horizon, wait, append, rewrite, heartbeat, nodes, open, other) "+
+			"refused (the relay held --max-waiters waits and streams; streams refused count here too), draining (the relay is stopping), "+
+			"canceled (the agent left), error.", "outcome"),
+		calls: counter("calls_total", "Calls of agents, by call (read, replay, latest, horizon, wait, stream, append, rewrite, heartbeat, nodes, open, other) "+
 			"and status class (2xx, 4xx, 5xx; canceled when the agent left before the answer).", "call", "class"),
 		callErrors: counter("call_errors_total", "Calls answered with an error, by its wire code (unauthorized, invalid, not_found, "+
 			"behind_horizon, too_large, identity_mismatch, unavailable, closed, timeout, internal).", "code"),
 		servedBytes: counter("served_bytes_total", "Bytes of answers sent to agents, by call.", "call"),
 		storeCalls:  counter("store_calls_total", "Calls made to the log store, by operation (append counts the appends forwarded).", "op"),
 		storeErrors: counter("store_errors_total", "Calls to the log store that failed, by operation (a call whose caller gave up first is not counted).", "op"),
+		frames: counter("stream_frames_total", "Frames sent on streams, by kind: page (updates after the agent's position), "+
+			"tick (the latest id, nothing new to send), error (the stream ends).", "kind"),
 		storeReadsNow: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 			Name: "store_reads_in_flight", Help: "Page reads running on the log store now."}),
 	}
@@ -87,12 +91,15 @@ func newMetrics(s *Server, reg *prometheus.Registry) (*metrics, error) {
 	for _, o := range []string{waitNew, waitTimeout, waitRefused, waitDraining, waitCanceled, waitError} {
 		m.waits.WithLabelValues(o)
 	}
+	for _, k := range frameKinds {
+		m.frames.WithLabelValues(k)
+	}
 	for _, op := range storeOps {
 		m.storeCalls.WithLabelValues(op)
 		m.storeErrors.WithLabelValues(op)
 	}
 	for _, c := range []prometheus.Collector{m.waits, m.calls, m.callErrors, m.servedBytes, m.storeCalls, m.storeErrors,
-		m.storeReadsNow, &statsCollector{s: s}} {
+		m.storeReadsNow, m.frames, &statsCollector{s: s}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("relay: register metrics: %w", err)
 		}
@@ -100,7 +107,17 @@ func newMetrics(s *Server, reg *prometheus.Registry) (*metrics, error) {
 	return m, nil
 }
 
-// waitRefused counts a wait refused over Config.MaxWaiters.
+// frameKinds are the label values of stream_frames_total, by frame kind.
+var frameKinds = map[byte]string{relaywire.FramePage: "page", relaywire.FrameTick: "tick", relaywire.FrameError: "error"}
+
+// frameSent counts a frame sent on a stream.
+func (m *metrics) frameSent(kind byte) {
+	if k, ok := frameKinds[kind]; ok {
+		m.frames.WithLabelValues(k).Inc()
+	}
+}
+
+// waitRefused counts a wait or a stream refused over Config.MaxWaiters.
 func (m *metrics) waitRefused() { m.waits.WithLabelValues(waitRefused).Inc() }
 
 // waitAnswered counts a wait that was held and ended with latest or err.
@@ -135,7 +152,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descWaitsHeld  = desc("waits_held", "Waits (long polls) held now.")
+	descWaitsHeld  = desc("waits_held", "Waits (long polls) and streams held now.")
 	descPageReads  = desc("page_reads_total", "Page reads of agents, by result: hit (answered from the page cache), shared (joined another agent's store read in flight), miss (read from the store).", "result")
 	descEvictions  = desc("page_evictions_total", "Pages dropped from the page cache for room.")
 	descCacheBytes = desc("cache_bytes", "Memory the page cache's pages take, in bytes.")

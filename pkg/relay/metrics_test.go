@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -314,9 +316,46 @@ func TestMetrics(t *testing.T) {
 				`call_errors_total{code="internal"}`: 1, `calls_total{call="nodes",class="5xx"}`: 1},
 		},
 		{
+			name: "a stream sends a tick, then a page once the log grows",
+			do: func(t *testing.T) int {
+				calls := `calls_total{call="stream",class="2xx"}`
+				ended := h.values(t)[calls] + 1
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				req, err := http.NewRequestWithContext(ctx, "GET", h.hs.URL+p("stream")+"?after=2", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				resp, err := h.hs.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				r := bufio.NewReader(resp.Body)
+				for _, want := range []byte{relaywire.FrameTick, relaywire.FramePage} {
+					if want == relaywire.FramePage {
+						h.await(t, `waits_held`, 1)
+						status, _ := h.call(t, "POST", p("append"), testToken, set("c"))
+						expectStatus(t, status, 200)
+					}
+					fr, err := relaywire.ReadFrame(r, 1<<20)
+					if err != nil || fr.Kind != want {
+						t.Fatalf("frame %q (%v), want %q", fr.Kind, err, want)
+					}
+				}
+				cancel()
+				h.await(t, calls, ended)
+				return 0
+			},
+			delta: map[string]float64{`stream_frames_total{kind="tick"}`: 1, `stream_frames_total{kind="page"}`: 1,
+				`page_reads_total{result="miss"}`: 1, `store_calls_total{op="append"}`: 1, `calls_total{call="stream",class="2xx"}`: 1},
+			value: map[string]float64{`waits_held`: 0, `latest_id{log="log"}`: 3},
+		},
+		{
 			name: "a wait ended by Drain",
 			do: func(t *testing.T) int {
-				held := h.inBackground(t, "GET", p("wait")+"?after=2")
+				held := h.inBackground(t, "GET", p("wait")+"?after=3")
 				h.await(t, `waits_held`, 1)
 				h.srv.Drain()
 				expectStatus(t, <-held, 503)
