@@ -216,6 +216,7 @@ func TestRelayTLS(t *testing.T) {
 	mustf(t, rc.Status == metav1.ConditionFalse && rc.Reason == whycachev1.ReasonRelayTLSInvalid &&
 		strings.Contains(rc.Message, "does not verify for tls-relay."+ns+".svc") && strings.HasSuffix(rc.Message, "; 2 of 2 relays are available"),
 		"RelayAvailable with a certificate for another name: %+v", rc)
+	mustf(t, hasEvent(r.drainEvents(), whycachev1.ReasonRelayTLSInvalid), "no %s event", whycachev1.ReasonRelayTLSInvalid)
 
 	// The certificate renewed for the right name: the agents move.
 	sec.Data = relayTLSSecretData(t, ca, now, "tls-relay."+ns+".svc")
