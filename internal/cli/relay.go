@@ -48,8 +48,9 @@ broadcast), heartbeats (written in batches), and writes (forwarded to the
 store unchanged). The database then sees a few relays, not every node.
 
 It serves HTTP/2 on --listen (cleartext h2c, or TLS with --tls-cert-file and
---tls-key-file) and /healthz and /readyz on the same port. With --token-file,
-every call but those two must carry the token (Authorization: Bearer).
+--tls-key-file) and /healthz, /readyz and /metrics (Prometheus) on the same
+port. With --token-file, every call but those three must carry the token
+(Authorization: Bearer).
 It stops gracefully on SIGTERM: waits in progress are ended so that agents
 move to another relay at once.`,
 		Args: cobra.NoArgs,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/whycache/whycache/pkg/logstore"
 )
@@ -78,6 +79,10 @@ type Config struct {
 	MaxFrameRate int
 	// Logger receives the relay's logs.
 	Logger logr.Logger
+	// Registry receives the relay's Prometheus metrics, which its handler
+	// serves at /metrics. Nil: a registry of the relay's own, with the
+	// Go runtime's and the process's metrics too.
+	Registry *prometheus.Registry
 }
 
 // withDefaults checks the configuration and fills in the defaults.

@@ -39,6 +39,7 @@ type Server struct {
 	waiters   atomic.Int64  // waits and streams held
 	streams   atomic.Int64  // streams held (see Config.MaxFrameRate)
 	inFlight  *semaphore.Weighted
+	metrics   *metrics
 }
 
 // slot is a log being opened, or open.
@@ -58,6 +59,11 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, slots: map[string]*slot{}, missing: map[string]bool{},
 		drain: make(chan struct{}), inFlight: semaphore.NewWeighted(cfg.MaxInFlightBytes)}
+	if s.metrics, err = newMetrics(s, cfg.Registry); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.cfg.Open = s.metrics.countOpens(cfg.Open)
 	for _, name := range cfg.Logs {
 		s.loops.Go(func() { s.openRequired(name) })
 	}

@@ -37,6 +37,7 @@ func (s *Server) serveStream(f *feed, c *call) error {
 	}
 	if n := s.waiters.Add(1); n > int64(s.cfg.MaxWaiters) {
 		s.waiters.Add(-1)
+		s.metrics.waitRefused()
 		return fmt.Errorf("the relay holds %d waits, its limit: %w", s.cfg.MaxWaiters, relaywire.ErrUnavailable)
 	}
 	defer s.waiters.Add(-1)
@@ -54,6 +55,7 @@ func (s *Server) serveStream(f *feed, c *call) error {
 		if _, err := c.w.Write(buf); err != nil {
 			return false
 		}
+		s.metrics.frameSent(kind)
 		return rc.Flush() == nil
 	}
 	if !send(relaywire.FrameTick, f.latest(), nil) {
