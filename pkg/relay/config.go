@@ -44,6 +44,12 @@ type Config struct {
 	Logs []string
 	// CacheBytes bounds the memory of recently read pages.
 	CacheBytes int64
+	// RecentBytes bounds the keys and values of the newest updates that
+	// the relay keeps in memory, in order: streams and reads at any
+	// position among them cost no store read. 0 means a quarter of
+	// CacheBytes; a negative value keeps none (every read goes through the
+	// page cache).
+	RecentBytes int64
 	// MaxWaiters bounds the waits (long polls) held at once; more are
 	// refused as unavailable, and their clients try another relay.
 	MaxWaiters int
@@ -101,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.RecentBytes == 0 {
+		c.RecentBytes = c.CacheBytes / 4
 	}
 	if c.MaxWaiters <= 0 {
 		c.MaxWaiters = DefaultMaxWaiters

@@ -153,7 +153,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	descWaitsHeld  = desc("waits_held", "Waits (long polls) and streams held now.")
-	descPageReads  = desc("page_reads_total", "Page reads of agents, by result: hit (answered from the page cache), shared (joined another agent's store read in flight), miss (read from the store).", "result")
+	descPageReads  = desc("page_reads_total", "Page reads of agents (and pages of their streams), by result: recent (taken from the newest updates held in memory), hit (answered from the page cache), shared (joined another agent's store read in flight), miss (read from the store).", "result")
 	descEvictions  = desc("page_evictions_total", "Pages dropped from the page cache for room.")
 	descCacheBytes = desc("cache_bytes", "Memory the page cache's pages take, in bytes.")
 	descHBWritten  = desc("heartbeats_written_total", "Heartbeats written to the log store (each node once per batch).")
@@ -181,6 +181,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(descWaitsHeld, float64(st.Waiters))
+	counter(descPageReads, st.RecentHits, "recent")
 	counter(descPageReads, st.PageHits, "hit")
 	counter(descPageReads, st.PageShared, "shared")
 	counter(descPageReads, st.PageLoads, "miss")

@@ -162,7 +162,7 @@ func (s *Server) open(ctx context.Context, sl *slot, name string, create bool) {
 		return
 	}
 	sl.f = f
-	s.loops.Add(3)
+	s.loops.Add(4)
 	go f.run(s.ctx, s.loops.Done)
 	s.log.Info("serving log", "log", name, "id", f.id.String(), "latest", f.latest())
 }
@@ -247,6 +247,9 @@ type Stats struct {
 	// answered from the page cache; PageShared, the reads that shared
 	// another client's store read in flight.
 	PageLoads, PageHits, PageShared, PageEvictions int64
+	// RecentHits are the pages (of reads and streams) taken from the
+	// newest updates held in memory (Config.RecentBytes).
+	RecentHits int64
 	// CacheBytes is the memory the kept pages take.
 	CacheBytes int64
 	// Waiters is the number of waits and streams held now; Streams, of
@@ -270,6 +273,7 @@ func (s *Server) Stats() Stats {
 		cs, used := sl.f.cache.snapshot()
 		st.PageLoads += cs.Loads
 		st.PageHits += cs.Hits
+		st.RecentHits += sl.f.recent.hits.Load()
 		st.PageShared += cs.Shared
 		st.PageEvictions += cs.Evictions
 		st.CacheBytes += used

@@ -61,35 +61,72 @@ func (s *Server) serveStream(f *feed, c *call) error {
 	if !send(relaywire.FrameTick, f.latest(), nil) {
 		return nil
 	}
+	fail := func(latest uint64, err error) {
+		e, _ := relaywire.FromError(err)
+		body, _ := json.Marshal(e)
+		send(relaywire.FrameError, latest, body)
+	}
 	key := pageKey{maxOps: int(maxOps)}
 	pace := time.NewTimer(time.Hour)
 	pace.Stop()
+	idle := time.NewTimer(s.cfg.MaxWait)
+	defer idle.Stop()
+	var page []byte
 	for {
+		if h := f.horizon.Load(); behind(after, h, false, 0) {
+			fail(f.latest(), fmt.Errorf("stream after %d, below the horizon %d: %w", after, h, logstore.ErrBehindHorizon))
+			return nil
+		}
+		// Among the newest updates, which the feed holds: no store read,
+		// whatever the position.
+		ups, _, wake, ok := f.recent.page(after, key.maxOps)
+		if ok && len(ups) > 0 {
+			last := ups[len(ups)-1].ID
+			page = relaywire.AppendPage(page[:0], ups)
+			if !send(relaywire.FramePage, max(f.latest(), last), page) || !s.pace(ctx, pace) {
+				return nil
+			}
+			after = last
+			idle.Reset(s.cfg.MaxWait)
+			continue
+		}
+		if ok {
+			select {
+			case <-wake:
+			case <-idle.C:
+				if !send(relaywire.FrameTick, f.latest(), nil) {
+					return nil
+				}
+				idle.Reset(s.cfg.MaxWait)
+			case <-ctx.Done():
+				return nil
+			case <-s.drain:
+				return nil // the client moves to another relay
+			}
+			continue
+		}
+		// Below them (a client catching up), or past them for a moment:
+		// through the page cache.
 		if latest := f.latest(); latest > after {
 			key.after = after
 			p, err := f.readPage(ctx, key, 0)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+				if ctx.Err() == nil {
+					fail(latest, err)
 				}
-				e, _ := relaywire.FromError(err)
-				body, _ := json.Marshal(e)
-				send(relaywire.FrameError, latest, body)
 				return nil
 			}
 			if p.last > after {
-				if !send(relaywire.FramePage, max(latest, p.last), p.body) {
+				if !send(relaywire.FramePage, max(latest, p.last), p.body) || !s.pace(ctx, pace) {
 					return nil
 				}
 				after = p.last
-				if !s.pace(ctx, pace) {
-					return nil
-				}
+				idle.Reset(s.cfg.MaxWait)
 				continue
 			}
 			// The store has nothing after the position although the feed
 			// knows a newer id: the page was read before that id was
-			// visible, or the log was cut back. Wait for the next one.
+			// visible. Wait for the next one.
 		}
 		latest, err := f.wait(ctx, max(after, f.latest()), s.cfg.MaxWait, s.drain)
 		switch {

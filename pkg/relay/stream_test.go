@@ -76,11 +76,12 @@ func appendN(t *testing.T, hs *httptest.Server, n int) {
 }
 
 // TestStream follows the log: the pages after the stream's position come
-// in order, without gaps, as the log grows; at one frame a second (one
-// stream, MaxFrameRate 1), the updates that come while a frame is due go
-// in the next one together.
+// in order, without gaps, as the log grows, from the newest updates the
+// relay holds (no store read); at one frame a second (one stream,
+// MaxFrameRate 1), the updates that come while a frame is due go in the
+// next one together.
 func TestStream(t *testing.T) {
-	_, hs := newTestServer(t, Config{MaxFrameRate: 1})
+	srv, hs := newTestServer(t, Config{MaxFrameRate: 1})
 	appendN(t, hs, 2)
 	r := openStream(t, hs, "0")
 	if got := nextPage(t, r); !equalIDs(got, []uint64{1, 2}) {
@@ -91,6 +92,9 @@ func TestStream(t *testing.T) {
 	appendN(t, hs, 3)
 	if got := nextPage(t, r); !equalIDs(got, []uint64{3, 4, 5}) {
 		t.Fatalf("second page %v, want [3 4 5] in one frame", got)
+	}
+	if st := srv.Stats(); st.PageLoads != 0 || st.RecentHits < 2 {
+		t.Errorf("%d pages read from the store and %d taken from the newest updates, want 0 and at least 2", st.PageLoads, st.RecentHits)
 	}
 }
 
