@@ -52,32 +52,34 @@ func (r *Reconciler) apply(ctx context.Context, inst *whycachev1.WhycacheInstanc
 
 // applyAgent applies the ServiceAccount, the relay tier (see
 // reconcileRelay) and the DaemonSet, and returns the DaemonSet as the
-// cache has it (nil right after its creation).
-func (r *Reconciler) applyAgent(ctx context.Context, inst *whycachev1.WhycacheInstance) (*appsv1.DaemonSet, error) {
+// cache has it (nil right after its creation) and what it saw of the
+// relays.
+func (r *Reconciler) applyAgent(ctx context.Context, inst *whycachev1.WhycacheInstance) (*appsv1.DaemonSet, relayObserved, error) {
 	if err := r.apply(ctx, inst, desiredServiceAccount(inst)); err != nil {
-		return nil, err
+		return nil, relayObserved{}, err
 	}
 	current, err := r.getDaemonSet(ctx, inst)
 	if err != nil {
-		return nil, err
+		return nil, relayObserved{}, err
 	}
-	plan, err := r.reconcileRelay(ctx, inst, current)
+	plan, relays, err := r.reconcileRelay(ctx, inst, current)
 	if err != nil {
-		return nil, err
+		return nil, relays, err
 	}
 	ds := desiredDaemonSet(inst, Image(inst, r.AgentImage))
 	if plan.PointAgents {
 		pointAgentsAtRelay(ds, inst)
 	}
 	if err := r.apply(ctx, inst, ds); err != nil {
-		return nil, err
+		return nil, relays, err
 	}
 	if plan.Remove {
 		if err := r.removeRelay(ctx, inst); err != nil {
-			return nil, err
+			return nil, relays, err
 		}
 	}
-	return r.getDaemonSet(ctx, inst)
+	ds, err = r.getDaemonSet(ctx, inst)
+	return ds, relays, err
 }
 
 // getDaemonSet returns the instance's agent DaemonSet as the cache has it,

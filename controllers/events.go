@@ -10,7 +10,8 @@ import (
 
 // statusEvents emits an event for each change between two statuses that a
 // person would want to see: a run's result, a failure, a missed run, the
-// store becoming unreachable, an invalid spec.
+// store becoming unreachable, an invalid spec, a relay TLS Secret that
+// the agents could not use.
 func (r *Reconciler) statusEvents(inst *whycachev1.WhycacheInstance, old, cur whycachev1.WhycacheInstanceStatus) {
 	if s := cur.LastSnapshot; s != nil && (old.LastSnapshot == nil || old.LastSnapshot.JobName != s.JobName) {
 		r.Recorder.Eventf(inst, nil, corev1.EventTypeNormal, "SnapshotCompleted", "Snapshot",
@@ -30,12 +31,15 @@ func (r *Reconciler) statusEvents(inst *whycachev1.WhycacheInstance, old, cur wh
 		r.Recorder.Eventf(inst, nil, corev1.EventTypeWarning, "ScheduleMissed", "Schedule",
 			"runs that could not start within the starting deadline: %d snapshots, %d rewrites", cur.MissedSnapshots, cur.MissedRewrites)
 	}
-	for _, t := range []struct{ typ, reason string }{
-		{whycachev1.ConditionLogStoreReachable, "LogStoreUnreachable"},
-		{whycachev1.ConditionReady, whycachev1.ReasonInvalidSpec},
+	// only, when set, is the one reason of the condition that makes an
+	// event.
+	for _, t := range []struct{ typ, reason, only string }{
+		{whycachev1.ConditionLogStoreReachable, "LogStoreUnreachable", ""},
+		{whycachev1.ConditionReady, whycachev1.ReasonInvalidSpec, whycachev1.ReasonInvalidSpec},
+		{whycachev1.ConditionRelayAvailable, whycachev1.ReasonRelayTLSInvalid, whycachev1.ReasonRelayTLSInvalid},
 	} {
 		c := meta.FindStatusCondition(cur.Conditions, t.typ)
-		if c == nil || c.Status != metav1.ConditionFalse || (t.typ == whycachev1.ConditionReady && c.Reason != whycachev1.ReasonInvalidSpec) {
+		if c == nil || c.Status != metav1.ConditionFalse || (t.only != "" && c.Reason != t.only) {
 			continue
 		}
 		if o := meta.FindStatusCondition(old.Conditions, t.typ); o != nil && o.Status == c.Status && o.Reason == c.Reason && o.Message == c.Message {

@@ -79,7 +79,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	now := r.Clock.Now()
 	snapSched, rewriteSched, specErr := parseSchedules(&inst)
-	ds, err := r.applyAgent(ctx, &inst)
+	ds, relays, err := r.applyAgent(ctx, &inst)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -90,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	in := statusInput{
 		Now: now, Generation: inst.Generation, Old: inst.Status, SpecErr: specErr, DaemonSet: ds,
 		MaxLagIDs: inst.Spec.Agent.MaxLagIDs, NodeGoneAfter: nodeGoneAfter(&inst),
-		SnapshotsEnabled: inst.Spec.Snapshots != nil,
+		SnapshotsEnabled: inst.Spec.Snapshots != nil, Relay: relays,
 	}
 	if in.Snapshot, err = r.runSchedule(ctx, &inst, kindSnapshot, snapSched, jobs, now); err != nil {
 		return ctrl.Result{}, err

@@ -24,6 +24,13 @@ const (
 	// relay pods and in the agent pods.
 	relayTokenDir  = "/var/run/whycache-relay"
 	relayTokenFile = relayTokenDir + "/token"
+	// relayTLSDir is where the relay's TLS Secret is mounted: the
+	// certificate and key in the relay pods, the CA alone in the agent
+	// pods (volumeRelayTLS and volumeRelayCA).
+	relayTLSDir    = "/var/run/whycache-relay-tls"
+	relayCAFile    = relayTLSDir + "/" + relayCAPath
+	volumeRelayTLS = "relay-tls"
+	volumeRelayCA  = "relay-ca"
 	// relayUID is the image's non-root user.
 	relayUID = 65532
 
@@ -52,16 +59,40 @@ func relayReplicas(r *whycachev1.RelaySpec) int32 {
 // its Service, and the token file when there is a token.
 func relayStoreURL(inst *whycachev1.WhycacheInstance) string {
 	r := inst.Spec.Relay
-	u := "relay://" + relayName(inst) + "." + inst.Namespace + ".svc:" + strconv.Itoa(int(relayPort(r)))
+	u := "relay://" + relayHost(inst) + ":" + strconv.Itoa(int(relayPort(r)))
+	// The paths hold no character that a query must escape.
+	var query []string
 	if r.TokenSecretRef != nil {
-		// The path holds no character that a query must escape.
-		u += "?token-file=" + relayTokenFile
+		query = append(query, "token-file="+relayTokenFile)
+	}
+	if r.TLS != nil {
+		query = append(query, "tls=true", "ca-file="+relayCAFile)
+	}
+	if len(query) > 0 {
+		u += "?" + strings.Join(query, "&")
 	}
 	return u
 }
 
+// relayHost is the DNS name of the relay Service, which the agents dial
+// and the relays' certificate must name.
+func relayHost(inst *whycachev1.WhycacheInstance) string {
+	return relayName(inst) + "." + inst.Namespace + ".svc"
+}
+
 func relaySelectorLabels(inst *whycachev1.WhycacheInstance) map[string]string {
 	return map[string]string{labelName: "whycache", labelInstance: inst.Name, labelComponent: componentRelay}
+}
+
+// relayVolumes are the relay pods' volumes: the token, and the TLS
+// certificate and key.
+func relayVolumes(r *whycachev1.RelaySpec) []corev1.Volume {
+	return append(relayTokenVolume(r), relayTLSVolume(r)...)
+}
+
+// relayMounts are the relay container's mounts of relayVolumes.
+func relayMounts(r *whycachev1.RelaySpec) []corev1.VolumeMount {
+	return append(relayTokenMount(r), relayTLSMount(r, volumeRelayTLS)...)
 }
 
 // relayTokenVolume is the token Secret as a volume holding one file,
@@ -93,14 +124,22 @@ func relayArgs(r *whycachev1.RelaySpec) []string {
 	if r.TokenSecretRef != nil {
 		args = append(args, "--token-file="+relayTokenFile)
 	}
+	if r.TLS != nil {
+		args = append(args, "--tls-cert-file="+relayTLSDir+"/"+corev1.TLSCertKey, "--tls-key-file="+relayTLSDir+"/"+corev1.TLSPrivateKeyKey)
+	}
 	return args
 }
 
-// relayProbe probes a path of the relay's port.
-func relayProbe(p string, period, failures int32) *corev1.Probe {
+// relayProbe probes a path of the relay's port, over TLS when the relay
+// serves TLS (the kubelet does not verify the certificate of a probe).
+func relayProbe(r *whycachev1.RelaySpec, p string, period, failures int32) *corev1.Probe {
+	scheme := corev1.URISchemeHTTP
+	if r.TLS != nil {
+		scheme = corev1.URISchemeHTTPS
+	}
 	return &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: p, Port: intstr.FromString(relayPortName), Scheme: corev1.URISchemeHTTP,
+			Path: p, Port: intstr.FromString(relayPortName), Scheme: scheme,
 		}},
 		PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: 5, SuccessThreshold: 1,
 	}
@@ -124,9 +163,9 @@ func relayContainer(inst *whycachev1.WhycacheInstance, image string) corev1.Cont
 			Name: relayPortName, ContainerPort: relayPort(r), Protocol: corev1.ProtocolTCP,
 		}},
 		Resources:                r.Resources,
-		LivenessProbe:            relayProbe(agentapi.PathHealthz, 10, 3),
-		ReadinessProbe:           relayProbe(agentapi.PathReadyz, 5, 1),
-		VolumeMounts:             relayTokenMount(r),
+		LivenessProbe:            relayProbe(r, agentapi.PathHealthz, 10, 3),
+		ReadinessProbe:           relayProbe(r, agentapi.PathReadyz, 5, 1),
+		VolumeMounts:             relayMounts(r),
 		ImagePullPolicy:          inst.Spec.Agent.ImagePullPolicy,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
@@ -165,7 +204,10 @@ func desiredRelayDeployment(inst *whycachev1.WhycacheInstance, image string) *ap
 				Spec: corev1.PodSpec{
 					ServiceAccountName:           agentName(inst),
 					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)},
+					// fsGroup makes the kubelet give the mounted Secrets'
+					// files (mode 0440) to the relay's group: the relay
+					// runs as a user that does not own them.
+					SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), FSGroup: ptr.To[int64](relayUID)},
 					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 							Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{
@@ -175,7 +217,7 @@ func desiredRelayDeployment(inst *whycachev1.WhycacheInstance, image string) *ap
 						}},
 					}},
 					Containers: []corev1.Container{relayContainer(inst, image)},
-					Volumes:    relayTokenVolume(r),
+					Volumes:    relayVolumes(r),
 				},
 			},
 		},
@@ -202,7 +244,7 @@ func desiredRelayService(inst *whycachev1.WhycacheInstance) *corev1.Service {
 
 // pointAgentsAtRelay makes the agent DaemonSet ds open the instance's
 // relay instead of the store, with the token file mounted when there is a
-// token.
+// token and the CA certificate (never the relay's key) when there is TLS.
 func pointAgentsAtRelay(ds *appsv1.DaemonSet, inst *whycachev1.WhycacheInstance) {
 	r := inst.Spec.Relay
 	spec := &ds.Spec.Template.Spec
@@ -218,8 +260,10 @@ func pointAgentsAtRelay(ds *appsv1.DaemonSet, inst *whycachev1.WhycacheInstance)
 			}
 		}
 		c.VolumeMounts = append(c.VolumeMounts, relayTokenMount(r)...)
+		c.VolumeMounts = append(c.VolumeMounts, relayTLSMount(r, volumeRelayCA)...)
 	}
 	spec.Volumes = append(spec.Volumes, relayTokenVolume(r)...)
+	spec.Volumes = append(spec.Volumes, relayCAVolume(r)...)
 }
 
 // agentsOnRelay reports whether the agent DaemonSet ds opens a relay.

@@ -15,33 +15,44 @@ import (
 )
 
 // reconcileRelay decides about the instance's relay tier (see planRelay)
-// from the relay Deployment and Service it has and from the agents'
-// DaemonSet as it is, and applies the relay's Deployment and Service when
-// the spec asks for them.
-func (r *Reconciler) reconcileRelay(ctx context.Context, inst *whycachev1.WhycacheInstance, agents *appsv1.DaemonSet) (relayPlan, error) {
+// from the relay Deployment and Service it has, its TLS Secret and the
+// agents' DaemonSet as it is, and applies the relay's Deployment and
+// Service when the spec asks for them. It returns the plan and what the
+// status reports of the relays.
+func (r *Reconciler) reconcileRelay(ctx context.Context, inst *whycachev1.WhycacheInstance, agents *appsv1.DaemonSet) (relayPlan, relayObserved, error) {
+	obs := relayObserved{Wanted: inst.Spec.Relay != nil}
 	var dep appsv1.Deployment
 	hasDep, err := r.getOwned(ctx, inst, &dep)
 	if err != nil {
-		return relayPlan{}, err
+		return relayPlan{}, obs, err
+	}
+	if hasDep {
+		obs.Deployment = &dep
 	}
 	hasSvc, err := r.getOwned(ctx, inst, &corev1.Service{})
 	if err != nil {
-		return relayPlan{}, err
+		return relayPlan{}, obs, err
+	}
+	if obs.Wanted {
+		if obs.TLSProblem, err = r.readRelayTLS(ctx, inst); err != nil {
+			return relayPlan{}, obs, err
+		}
 	}
 	plan := planRelay(relayInput{
-		Wanted: inst.Spec.Relay != nil, Exists: hasDep || hasSvc,
+		Wanted: obs.Wanted, Exists: hasDep || hasSvc,
 		Ready:         hasDep && dep.Status.AvailableReplicas > 0,
+		TLSUsable:     obs.TLSProblem == nil,
 		AgentsOnRelay: agentsOnRelay(agents), AgentsRolledOut: rolledOut(agents),
 	})
 	if plan.Apply {
 		if err := r.apply(ctx, inst, desiredRelayDeployment(inst, Image(inst, r.AgentImage))); err != nil {
-			return plan, err
+			return plan, obs, err
 		}
 		if err := r.apply(ctx, inst, desiredRelayService(inst)); err != nil {
-			return plan, err
+			return plan, obs, err
 		}
 	}
-	return plan, nil
+	return plan, obs, nil
 }
 
 // getOwned reads the instance's relay object of obj's kind into obj, and

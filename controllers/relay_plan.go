@@ -12,6 +12,9 @@ type relayInput struct {
 	Exists bool
 	// Ready: the relay Deployment has a replica available.
 	Ready bool
+	// TLSUsable: the spec asks for no TLS, or the relay's TLS Secret holds
+	// what the relays and the agents need.
+	TLSUsable bool
 	// AgentsOnRelay: the agent DaemonSet's template opens the relay.
 	AgentsOnRelay bool
 	// AgentsRolledOut: every agent pod runs the DaemonSet's template.
@@ -32,10 +35,12 @@ type relayPlan struct {
 // ever pointed at a relay that is not there: the agents move to the relay
 // once one relay is available (and stay there, through the relays'
 // rollouts, while the section is set), and the relays go only once every
-// agent has moved back to the store.
+// agent has moved back to the store. Agents on the store move only to a
+// relay they can verify: a TLS Secret that would fail them keeps them on
+// the store.
 func planRelay(in relayInput) relayPlan {
 	if in.Wanted {
-		return relayPlan{Apply: true, PointAgents: in.AgentsOnRelay || in.Ready}
+		return relayPlan{Apply: true, PointAgents: in.AgentsOnRelay || (in.Ready && in.TLSUsable)}
 	}
 	return relayPlan{Remove: in.Exists && !in.AgentsOnRelay && in.AgentsRolledOut}
 }

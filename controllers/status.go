@@ -43,6 +43,8 @@ type statusInput struct {
 	SnapshotsEnabled bool
 	// Snapshot and Rewrite describe the Jobs.
 	Snapshot, Rewrite kindStatus
+	// Relay is what the reconcile saw of the relay tier.
+	Relay relayObserved
 	// LastSnapshot, LastRewrite and the failures are the newest results
 	// (nil keeps the old status's record).
 	LastSnapshot                            *whycachev1.SnapshotRun
@@ -151,12 +153,22 @@ func setConditions(st *whycachev1.WhycacheInstanceStatus, in statusInput) {
 		{whycachev1.ConditionSnapshotsHealthy, snaps},
 		{whycachev1.ConditionDegraded, degraded},
 	} {
-		c := tc.c
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: tc.typ, Status: c.status, Reason: c.reason, Message: c.message,
-			ObservedGeneration: in.Generation, LastTransitionTime: *metaTime(in.Now),
-		})
+		setCondition(st, in, tc.typ, tc.c)
 	}
+	if relay, ok := relayCondition(in.Relay); ok {
+		setCondition(st, in, whycachev1.ConditionRelayAvailable, relay)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, whycachev1.ConditionRelayAvailable)
+	}
+}
+
+// setCondition sets a condition; its transition time stays when its status
+// does not change.
+func setCondition(st *whycachev1.WhycacheInstanceStatus, in statusInput, typ string, c condition) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: typ, Status: c.status, Reason: c.reason, Message: c.message,
+		ObservedGeneration: in.Generation, LastTransitionTime: *metaTime(in.Now),
+	})
 }
 
 func storeCondition(r storeReading) condition {

@@ -1,7 +1,8 @@
 package v1alpha1
 
 // Condition types of a WhycacheInstance. Each is always present once the
-// operator has reconciled the instance.
+// operator has reconciled the instance, but RelayAvailable, which is
+// present only while the spec has a relay section.
 const (
 	// ConditionReady is True when the spec is valid, the log store is
 	// reachable, every desired node's agent is ready, and snapshots (when
@@ -23,6 +24,12 @@ const (
 	// spec, an unreachable log store, a failed snapshot or rewrite Job, or
 	// lagging nodes.
 	ConditionDegraded = "Degraded"
+	// ConditionRelayAvailable is present while the spec has a relay
+	// section, and True when the relay Deployment has at least one
+	// available relay (the message counts them) and its TLS Secret, when
+	// the spec names one, is usable: it holds a key pair whose certificate
+	// names the relay Service and chains to the CA the agents are given.
+	ConditionRelayAvailable = "RelayAvailable"
 )
 
 // Condition reasons.
@@ -64,4 +71,14 @@ const (
 	ReasonScheduleMissed = "ScheduleMissed"
 	// ReasonAsExpected: Degraded is False.
 	ReasonAsExpected = "AsExpected"
+	// ReasonRelaysAvailable: at least one relay is available.
+	ReasonRelaysAvailable = "RelaysAvailable"
+	// ReasonRelayNotCreated: the relay Deployment does not exist yet.
+	ReasonRelayNotCreated = "RelayNotCreated"
+	// ReasonRelaysUnavailable: no relay is available.
+	ReasonRelaysUnavailable = "RelaysUnavailable"
+	// ReasonRelayTLSInvalid: the relay's TLS Secret is missing, lacks a
+	// key, or holds a certificate that the agents would refuse; agents on
+	// the log store do not move to the relay meanwhile.
+	ReasonRelayTLSInvalid = "RelayTLSInvalid"
 )

@@ -32,6 +32,12 @@ type RelaySpec struct {
 	// +optional
 	TokenSecretRef *TokenSecretRef `json:"tokenSecretRef,omitempty"`
 
+	// tls makes the relays serve TLS with a certificate from a Secret, and
+	// the agents verify it with the CA from the same Secret. Without it
+	// the relays serve cleartext HTTP/2 (h2c) inside the cluster.
+	// +optional
+	TLS *RelayTLS `json:"tls,omitempty"`
+
 	// port is the relay's port, in its pods and on its Service.
 	// +kubebuilder:default=7480
 	// +kubebuilder:validation:XValidation:rule="self >= 1024 && self <= 65535",message="relay.port must be from 1024 to 65535 (the relay runs as a non-root user)"
@@ -56,4 +62,33 @@ type TokenSecretRef struct {
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	// +optional
 	Key string `json:"key,omitempty"`
+}
+
+// RelayTLS names the Secret that holds the relays' serving certificate and
+// the CA that the agents trust.
+type RelayTLS struct {
+	// secretName is the name of a Secret of type kubernetes.io/tls in the
+	// instance's namespace, such as the one a cert-manager Certificate
+	// writes. Its tls.crt and tls.key are mounted into the relay pods only;
+	// its CA certificate (caKey) is mounted into the agent pods, which
+	// verify the relays with it. The certificate must name the relay
+	// Service, <instance name>-relay.<namespace>.svc, and chain to that CA.
+	// The relays load a renewed certificate without a restart. The agents
+	// move onto the relay only once the operator has checked the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="relay.tls.secretName must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
+	SecretName string `json:"secretName"`
+
+	// caKey is the key of the Secret that holds the certificate (or a
+	// bundle of certificates, PEM) of the CA that signed the relays'
+	// certificate. cert-manager writes it as ca.crt.
+	// +kubebuilder:default="ca.crt"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",message="relay.tls.caKey must be a Secret key: letters, digits, '-', '_' and '.'"
+	// +kubebuilder:validation:XValidation:rule="self != 'tls.key'",message="relay.tls.caKey must name the CA certificate, not the private key tls.key: the CA is mounted into every agent pod"
+	// +optional
+	CAKey string `json:"caKey,omitempty"`
 }

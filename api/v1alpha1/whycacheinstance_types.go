@@ -26,6 +26,7 @@ import (
 // +kubebuilder:printcolumn:name="Lagging",type=integer,JSONPath=`.status.nodes.lagging`,priority=1
 // +kubebuilder:printcolumn:name="Slowest",type=string,JSONPath=`.status.nodes.slowestNode`,priority=1
 // +kubebuilder:printcolumn:name="Snapshot-ID",type=integer,JSONPath=`.status.lastSnapshot.updateID`,priority=1
+// +kubebuilder:printcolumn:name="Relay",type=string,JSONPath=`.status.conditions[?(@.type=="RelayAvailable")].status`,description="Whether a relay is available (spec.relay only)",priority=1
 // +kubebuilder:printcolumn:name="Rewrite",type=date,JSONPath=`.status.lastRewrite.time`,priority=1
 // +kubebuilder:printcolumn:name="Next-Snapshot",type=date,JSONPath=`.status.nextSnapshotTime`,priority=1
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters (Job names are derived from it)"

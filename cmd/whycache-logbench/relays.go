@@ -127,12 +127,17 @@ func waitReady(ctx context.Context, addr string) error {
 	}
 }
 
-// relayTarget returns the target that measures direct through the relays.
-func relayTarget(direct logbench.Target, rs *relays, log string) logbench.Target {
+// relayTarget returns the target that measures direct through the relays,
+// with streams or, when poll is set, long polls.
+func relayTarget(direct logbench.Target, rs *relays, log string, poll bool) logbench.Target {
 	t := direct
 	t.Log = log
 	t.Name = fmt.Sprintf("%d relays → %s", len(rs.addrs), direct.Name)
 	t.Store, t.WriteStore = rs.url(), ""
+	if poll {
+		t.Name = fmt.Sprintf("%d relays, long polls → %s", len(rs.addrs), direct.Name)
+		t.Store += "?stream=false"
+	}
 	t.RelayPIDs = rs.pids()
 	return t
 }

@@ -49,6 +49,7 @@ func runScale(args []string) error {
 	relayCount := fs.Int("relays", 0, "also measure through this many relays in front of each database")
 	whycache := fs.String("whycache", "bin/whycache", "with -relays: the whycache binary whose relay command runs them")
 	direct := fs.Bool("direct", true, "with -relays: measure the databases directly too")
+	poll := fs.Bool("relay-poll", false, "with -relays: measure through the relays with long polls too (stream=false: the agents' wait before streams)")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "how long the tailers run before the idle window")
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "length of the idle window")
 	fs.DurationVar(&cfg.Load, "load", cfg.Load, "length of the write window")
@@ -92,7 +93,10 @@ func runScale(args []string) error {
 			if *direct {
 				targets = append(targets, t)
 			}
-			targets = append(targets, relayTarget(t, rs, log))
+			targets = append(targets, relayTarget(t, rs, log, false))
+			if *poll {
+				targets = append(targets, relayTarget(t, rs, log, true))
+			}
 		}
 		cfg.Targets = targets
 	}

@@ -48,8 +48,9 @@ broadcast), heartbeats (written in batches), and writes (forwarded to the
 store unchanged). The database then sees a few relays, not every node.
 
 It serves HTTP/2 on --listen (cleartext h2c, or TLS with --tls-cert-file and
---tls-key-file) and /healthz and /readyz on the same port. With --token-file,
-every call but those two must carry the token (Authorization: Bearer).
+--tls-key-file) and /healthz, /readyz and /metrics (Prometheus) on the same
+port. With --token-file, every call but those three must carry the token
+(Authorization: Bearer).
 It stops gracefully on SIGTERM: waits in progress are ended so that agents
 move to another relay at once.`,
 		Args: cobra.NoArgs,
@@ -66,6 +67,7 @@ move to another relay at once.`,
 	fs.DurationVar(&f.cfg.HeartbeatLinger, "heartbeat-linger", relay.DefaultHeartbeatLinger, "how long heartbeats are gathered before they are written together")
 	fs.IntVar(&f.cfg.MaxLogs, "max-logs", relay.DefaultMaxLogs, "logs of the store the relay serves at most (--log-name is opened at start; others when an agent asks)")
 	fs.IntVar(&f.cfg.MaxStoreReads, "max-store-reads", relay.DefaultMaxStoreReads, "page reads of a log in flight on the store at once (bounds the database connections they take)")
+	fs.IntVar(&f.cfg.MaxFrameRate, "max-frame-rate", relay.DefaultMaxFrameRate, "frames per second the agents' streams get in all: under many writes each stream's frames are spaced by streams/rate, each carrying what came meanwhile")
 	fs.Int64Var(&f.cfg.MaxInFlightBytes, "max-in-flight-bytes", relay.DefaultMaxInFlightBytes, "append bodies held in memory at once, in bytes (more wait)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, time calls in progress get to finish")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")

@@ -6,12 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -133,6 +136,7 @@ func TestRelayCommand(t *testing.T) {
 			t.Fatalf("no heartbeat of node-1 in the store: %v", nodes)
 		}
 	}
+	checkRelayMetrics(t, addr, certFile)
 	// Without the token, the relay refuses.
 	cmd := NewRootCommand()
 	var out bytes.Buffer
@@ -141,6 +145,37 @@ func TestRelayCommand(t *testing.T) {
 	cmd.SetArgs([]string{"--store", "relay://" + addr + "?tls=true&ca-file=" + url.QueryEscape(certFile), "log", "latest"})
 	if err := cmd.ExecuteContext(t.Context()); !errors.Is(err, relaywire.ErrUnauthorized) {
 		t.Errorf("log latest without the token: %v, want ErrUnauthorized", err)
+	}
+}
+
+// checkRelayMetrics reads the relay's /metrics over TLS with no token: its
+// own registry, with the build's and the relay's metrics.
+func checkRelayMetrics(t *testing.T, addr, caFile string) {
+	t.Helper()
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	for _, want := range []string{"whycache_build_info{", `whycache_relay_calls_total{call="heartbeat",class="2xx"}`, "process_cpu_seconds_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }
 

@@ -79,6 +79,19 @@ func newPageCache(maxBytes int64) *pageCache {
 // or a new store read through load (run with loadCtx, not the caller's
 // context, because other readers may come to share it).
 func (c *pageCache) get(ctx, loadCtx context.Context, key pageKey, need uint64, load loadFunc) ([]byte, error) {
+	p, err := c.getPage(ctx, loadCtx, key, need, load)
+	return p.body, err
+}
+
+// encodedPage is a page as the cache keeps it: its encoding and the id of
+// its last update (0 for an empty page).
+type encodedPage struct {
+	body []byte
+	last uint64
+}
+
+// getPage is get that also returns the id of the page's last update.
+func (c *pageCache) getPage(ctx, loadCtx context.Context, key pageKey, need uint64, load loadFunc) (encodedPage, error) {
 	c.mu.Lock()
 	e := c.m[key]
 	switch {
@@ -86,7 +99,7 @@ func (c *pageCache) get(ctx, loadCtx context.Context, key pageKey, need uint64, 
 		c.lru.MoveToFront(e.elem)
 		c.stats.Hits++
 		c.mu.Unlock()
-		return e.body, nil
+		return encodedPage{e.body, e.last}, nil
 	case e != nil && !e.finished() && e.upTo >= need:
 		c.stats.Shared++
 		c.mu.Unlock()
@@ -114,7 +127,7 @@ func (c *pageCache) get(ctx, loadCtx context.Context, key pageKey, need uint64, 
 		}
 	}
 	c.mu.Unlock()
-	return body, err
+	return encodedPage{body, last}, err
 }
 
 func (e *pageEntry) finished() bool {
@@ -126,12 +139,12 @@ func (e *pageEntry) finished() bool {
 	}
 }
 
-func (e *pageEntry) wait(ctx context.Context) ([]byte, error) {
+func (e *pageEntry) wait(ctx context.Context) (encodedPage, error) {
 	select {
 	case <-e.done:
-		return e.body, e.err
+		return encodedPage{e.body, e.last}, e.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return encodedPage{}, ctx.Err()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/whycache/whycache/pkg/logstore"
 )
@@ -22,6 +23,7 @@ const (
 	DefaultMaxLogs          = 64
 	DefaultMaxInFlightBytes = 256 << 20
 	DefaultMaxStoreReads    = 8
+	DefaultMaxFrameRate     = 10_000
 )
 
 // Opener opens the log name in the relay's store, creating it when create
@@ -42,6 +44,12 @@ type Config struct {
 	Logs []string
 	// CacheBytes bounds the memory of recently read pages.
 	CacheBytes int64
+	// RecentBytes bounds the keys and values of the newest updates that
+	// the relay keeps in memory, in order: streams and reads at any
+	// position among them cost no store read. 0 means a quarter of
+	// CacheBytes; a negative value keeps none (every read goes through the
+	// page cache).
+	RecentBytes int64
 	// MaxWaiters bounds the waits (long polls) held at once; more are
 	// refused as unavailable, and their clients try another relay.
 	MaxWaiters int
@@ -67,8 +75,20 @@ type Config struct {
 	// store at once, and so the database connections they take: readers
 	// of different pages beyond it wait their turn.
 	MaxStoreReads int
+	// MaxFrameRate bounds the frames per second that the relay's streams
+	// send in all, by spacing each stream's frames: with S streams, a
+	// stream sends its next frame no sooner than S/MaxFrameRate seconds
+	// after its last (updates that come meanwhile go in one frame). A
+	// frame costs a system call on each side whatever it holds, so under
+	// many writes to many agents this trades a few milliseconds of latency
+	// for CPU; with few agents, or few writes, frames go at once.
+	MaxFrameRate int
 	// Logger receives the relay's logs.
 	Logger logr.Logger
+	// Registry receives the relay's Prometheus metrics, which its handler
+	// serves at /metrics. Nil: a registry of the relay's own, with the
+	// Go runtime's and the process's metrics too.
+	Registry *prometheus.Registry
 }
 
 // withDefaults checks the configuration and fills in the defaults.
@@ -88,6 +108,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = DefaultCacheBytes
 	}
+	if c.RecentBytes == 0 {
+		c.RecentBytes = c.CacheBytes / 4
+	}
 	if c.MaxWaiters <= 0 {
 		c.MaxWaiters = DefaultMaxWaiters
 	}
@@ -99,6 +122,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInFlightBytes <= 0 {
 		c.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if c.MaxFrameRate <= 0 {
+		c.MaxFrameRate = DefaultMaxFrameRate
 	}
 	return c, nil
 }

@@ -29,6 +29,16 @@
 // Latest and Horizon go to the store, one call for all clients that ask at
 // once; Nodes goes to the store.
 //
+// # Metrics
+//
+// The handler serves Prometheus metrics at /metrics (no token needed, as
+// /healthz and /readyz): calls by call and status class, waits by
+// outcome, page reads by where they were answered from, the calls to the
+// store and its failures, heartbeats and their batches, and each log's
+// latest id. They are counted at the edges (the HTTP handler, a counting
+// wrapper of the store) or read from the relay's own counters when
+// scraped, so that the serving paths carry no more than a hook or two.
+//
 // # Writes
 //
 // Appends and rewrites are forwarded to the store unchanged, and their

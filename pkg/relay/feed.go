@@ -34,10 +34,11 @@ type feed struct {
 	horizon atomic.Uint64
 	tailErr atomic.Pointer[string] // the tail loop's last error; nil while it works
 
-	cache *pageCache
-	reads chan struct{} // a slot per store read in flight
-	hb    *batcher
-	calls singleflight.Group // Latest and Horizon asked by many clients at once
+	cache  *pageCache
+	recent *recent       // the newest updates, which streams and reads take first
+	reads  chan struct{} // a slot per store read in flight
+	hb     *batcher
+	calls  singleflight.Group // Latest and Horizon asked by many clients at once
 }
 
 // newFeed starts serving the opened store until ctx ends.
@@ -58,6 +59,7 @@ func newFeed(ctx context.Context, name string, store logstore.Store, cfg *Config
 	}
 	f.gen.Store(&generation{latest: latest, next: make(chan struct{})})
 	f.horizon.Store(h)
+	f.recent = newRecent(cfg.RecentBytes, latest)
 	return f, nil
 }
 
@@ -65,6 +67,7 @@ func newFeed(ctx context.Context, name string, store logstore.Store, cfg *Config
 func (f *feed) run(ctx context.Context, done func()) {
 	go func() { f.hb.run(ctx); done() }()
 	go func() { f.pollHorizon(ctx); done() }()
+	go func() { f.fill(ctx); done() }()
 	f.tail(ctx)
 	done()
 }
@@ -158,6 +161,7 @@ func (f *feed) noteHorizon(h uint64) {
 		}
 		if f.horizon.CompareAndSwap(old, h) {
 			f.cache.clear()
+			f.recent.reset(f.recent.last())
 			return
 		}
 	}
@@ -209,22 +213,37 @@ func behind(after, h uint64, replay bool, began uint64) bool {
 // read returns the encoded page after after, from the cache or the store.
 // known is the highest id the client knows to exist.
 func (f *feed) read(ctx context.Context, key pageKey, known uint64) ([]byte, error) {
+	p, err := f.readPage(ctx, key, known)
+	return p.body, err
+}
+
+// readPage is read that also returns the id of the page's last update.
+func (f *feed) readPage(ctx context.Context, key pageKey, known uint64) (encodedPage, error) {
 	h := f.horizon.Load()
 	if key.replay && key.horizon > h {
 		// The client saw a newer horizon than the feed (through another
 		// relay): catch up before judging by it.
 		var err error
 		if h, err = f.readHorizon(ctx); err != nil {
-			return nil, err
+			return encodedPage{}, err
 		}
 	}
 	if behind(key.after, h, key.replay, key.horizon) {
-		return nil, fmt.Errorf("read after %d, below the horizon %d: %w", key.after, h, logstore.ErrBehindHorizon)
+		return encodedPage{}, fmt.Errorf("read after %d, below the horizon %d: %w", key.after, h, logstore.ErrBehindHorizon)
 	}
 	need := max(f.latest(), known)
+	if !key.replay {
+		if ups, end, _, ok := f.recent.page(key.after, key.maxOps); ok && (end >= need || len(ups) > 0 && ups[len(ups)-1].ID < end) {
+			p := encodedPage{body: relaywire.AppendPage(make([]byte, 0, relaywire.PageSize(ups)), ups)}
+			if len(ups) > 0 {
+				p.last = ups[len(ups)-1].ID
+			}
+			return p, nil
+		}
+	}
 	loadCtx, cancel := f.storeContext(ctx)
 	defer cancel()
-	return f.cache.get(ctx, loadCtx, key, need, func(ctx context.Context) ([]byte, uint64, error) {
+	return f.cache.getPage(ctx, loadCtx, key, need, func(ctx context.Context) ([]byte, uint64, error) {
 		return f.load(ctx, key)
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/relaywire"
 )
@@ -22,7 +24,7 @@ import (
 const maxJSONBody = 64 << 10
 
 // Handler returns the relay's HTTP handler: the calls of package relaywire
-// under /v1/logs/, and /healthz and /readyz.
+// under /v1/logs/, and /healthz, /readyz and /metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -33,7 +35,8 @@ func (s *Server) Handler() http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle(relaywire.PathPrefix, http.HandlerFunc(s.serveCall))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.Handle(relaywire.PathPrefix, s.metrics.instrument(http.HandlerFunc(s.serveCall)))
 	return mux
 }
 
@@ -55,6 +58,7 @@ var handlers = map[string]struct {
 	relaywire.CallLatest:    {http.MethodGet, (*Server).serveLatest},
 	relaywire.CallHorizon:   {http.MethodGet, (*Server).serveHorizon},
 	relaywire.CallWait:      {http.MethodGet, (*Server).serveWait},
+	relaywire.CallStream:    {http.MethodGet, (*Server).serveStream},
 	relaywire.CallAppend:    {http.MethodPost, (*Server).serveAppend},
 	relaywire.CallRewrite:   {http.MethodPost, (*Server).serveRewrite},
 	relaywire.CallHeartbeat: {http.MethodPost, (*Server).serveHeartbeat},
@@ -73,6 +77,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, status := relaywire.FromError(err)
+	s.metrics.callFailed(e.Code)
 	if status == http.StatusInternalServerError {
 		s.log.Error(err, "call failed", "path", r.URL.Path)
 	}
@@ -216,10 +221,12 @@ func (s *Server) serveWait(f *feed, c *call) error {
 	}
 	if n := s.waiters.Add(1); n > int64(s.cfg.MaxWaiters) {
 		s.waiters.Add(-1)
+		s.metrics.waitRefused()
 		return fmt.Errorf("the relay holds %d waits, its limit: %w", s.cfg.MaxWaiters, relaywire.ErrUnavailable)
 	}
 	latest, err := f.wait(c.r.Context(), after, d, s.drain)
 	s.waiters.Add(-1)
+	s.metrics.waitAnswered(c.r.Context(), after, latest, err)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,10 @@ type Server struct {
 
 	drainOnce sync.Once
 	drain     chan struct{} // closed by Drain
-	waiters   atomic.Int64
+	waiters   atomic.Int64  // waits and streams held
+	streams   atomic.Int64  // streams held (see Config.MaxFrameRate)
 	inFlight  *semaphore.Weighted
+	metrics   *metrics
 }
 
 // slot is a log being opened, or open.
@@ -57,6 +59,11 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, slots: map[string]*slot{}, missing: map[string]bool{},
 		drain: make(chan struct{}), inFlight: semaphore.NewWeighted(cfg.MaxInFlightBytes)}
+	if s.metrics, err = newMetrics(s, cfg.Registry); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.cfg.Open = s.metrics.countOpens(cfg.Open)
 	for _, name := range cfg.Logs {
 		s.loops.Go(func() { s.openRequired(name) })
 	}
@@ -155,7 +162,7 @@ func (s *Server) open(ctx context.Context, sl *slot, name string, create bool) {
 		return
 	}
 	sl.f = f
-	s.loops.Add(3)
+	s.loops.Add(4)
 	go f.run(s.ctx, s.loops.Done)
 	s.log.Info("serving log", "log", name, "id", f.id.String(), "latest", f.latest())
 }
@@ -240,10 +247,14 @@ type Stats struct {
 	// answered from the page cache; PageShared, the reads that shared
 	// another client's store read in flight.
 	PageLoads, PageHits, PageShared, PageEvictions int64
+	// RecentHits are the pages (of reads and streams) taken from the
+	// newest updates held in memory (Config.RecentBytes).
+	RecentHits int64
 	// CacheBytes is the memory the kept pages take.
 	CacheBytes int64
-	// Waiters is the number of waits held now.
-	Waiters int64
+	// Waiters is the number of waits and streams held now; Streams, of
+	// streams.
+	Waiters, Streams int64
 	// HeartbeatFlushes are the batches of heartbeats written,
 	// HeartbeatsWritten the heartbeats they held (each node once per
 	// batch), HeartbeatCalls the store calls they took.
@@ -252,7 +263,7 @@ type Stats struct {
 
 // Stats returns the relay's counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Waiters: s.waiters.Load()}
+	st := Stats{Waiters: s.waiters.Load(), Streams: s.streams.Load()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sl := range s.slots {
@@ -262,6 +273,7 @@ func (s *Server) Stats() Stats {
 		cs, used := sl.f.cache.snapshot()
 		st.PageLoads += cs.Loads
 		st.PageHits += cs.Hits
+		st.RecentHits += sl.f.recent.hits.Load()
 		st.PageShared += cs.Shared
 		st.PageEvictions += cs.Evictions
 		st.CacheBytes += used

@@ -2,11 +2,15 @@ package relaystore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/whycache/whycache/internal/testserver"
@@ -14,6 +18,7 @@ import (
 	"github.com/whycache/whycache/pkg/logstore/dirstore"
 	"github.com/whycache/whycache/pkg/logstore/mysqlstore"
 	"github.com/whycache/whycache/pkg/logstore/pgstore"
+	"github.com/whycache/whycache/pkg/logstore/relaywire"
 	"github.com/whycache/whycache/pkg/logstore/storetest"
 	"github.com/whycache/whycache/pkg/relay"
 )
@@ -77,6 +82,37 @@ type testRelay struct {
 	hs   *http.Server
 	addr string
 	done chan error
+	// calls counts the calls it got, by name (the last element of the
+	// path); with noStream set it answers a stream call as a relay that
+	// does not know it (one older than its clients).
+	calls    sync.Map // string → *atomic.Int64
+	noStream atomic.Bool
+}
+
+// serve counts a call, then serves it.
+func (r *testRelay) serve(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		call := req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:]
+		n, _ := r.calls.LoadOrStore(call, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		if call == relaywire.CallStream && r.noStream.Load() {
+			// What pkg/relay answers for a call it does not know.
+			e, status := relaywire.FromError(fmt.Errorf("unknown call %q: %w", call, logstore.ErrInvalid))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(e)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// count returns how many calls of a name the relay got.
+func (r *testRelay) count(call string) int64 {
+	if n, ok := r.calls.Load(call); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 // startRelay starts a relay over open; cfg.Open is set from open. Its
@@ -92,7 +128,8 @@ func startRelay(t testing.TB, open backing, cfg relay.Config) *testRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &testRelay{srv: srv, hs: relay.NewHTTPServer("", srv.Handler(), nil), addr: l.Addr().String(), done: make(chan error, 1)}
+	r := &testRelay{srv: srv, addr: l.Addr().String(), done: make(chan error, 1)}
+	r.hs = relay.NewHTTPServer("", r.serve(srv.Handler()), nil)
 	go func() { r.done <- r.hs.Serve(l) }()
 	t.Cleanup(r.kill)
 	return r

@@ -27,6 +27,8 @@ type Store struct {
 	token  string
 	id     logstore.LogID
 
+	follow *follower // nil with stream=false
+
 	cur    atomic.Int32  // the index of the relay in use
 	seen   atomic.Uint64 // the highest id known to exist
 	life   context.Context
@@ -58,6 +60,9 @@ func Open(ctx context.Context, rawURL string, opts logstore.Options) (*Store, er
 	}
 	s := &Store{target: t, opts: opts, hc: hc, token: token}
 	s.life, s.stop = context.WithCancel(context.Background())
+	if !t.NoStream {
+		s.follow = newFollower(s)
+	}
 	s.cur.Store(int32(rand.IntN(len(t.Addrs))))
 	if err := s.open(ctx); err != nil {
 		s.stop()
@@ -120,8 +125,17 @@ func (s *Store) Append(ctx context.Context, ops []logstore.Op) (uint64, error) {
 	return id, nil
 }
 
-// Read returns the updates after after (see logstore.Store).
+// Read returns the updates after after (see logstore.Store): from those
+// that the stream of Wait brought when they answer it, else from a relay.
 func (s *Store) Read(ctx context.Context, after uint64, maxOps int) ([]logstore.Update, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("relaystore: read: %w", logstore.ErrClosed)
+	}
+	if s.follow != nil {
+		if page, ok := s.follow.read(after, maxOps); ok {
+			return page, nil
+		}
+	}
 	return s.read(ctx, relaywire.CallRead, after, maxOps, nil)
 }
 
@@ -173,9 +187,35 @@ func (s *Store) Horizon(ctx context.Context) (uint64, error) {
 }
 
 // Wait blocks until the log holds an update above after and returns the
-// latest id: a long poll, asked again while the relay answers that nothing
-// is new, and moved to another relay when one fails.
+// latest id. It follows the log with a stream, whose updates the next
+// Reads take; while streams fail, or with stream=false, it polls: a long
+// poll, asked again while the relay answers that nothing is new. Both move
+// to another relay when one fails.
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
+	if s.closed.Load() {
+		return 0, fmt.Errorf("relaystore: wait: %w", logstore.ErrClosed)
+	}
+	if s.follow != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(s.life, cancel)
+		defer stop()
+		id, ok, err := s.follow.wait(ctx, after)
+		switch {
+		case err != nil && s.closed.Load():
+			return 0, fmt.Errorf("relaystore: wait: %w", logstore.ErrClosed)
+		case err != nil:
+			return 0, fmt.Errorf("relaystore: wait: %w", err)
+		case ok:
+			s.saw(id)
+			return id, nil
+		}
+	}
+	return s.poll(ctx, after)
+}
+
+// poll is Wait by long polls.
+func (s *Store) poll(ctx context.Context, after uint64) (uint64, error) {
 	for {
 		d := maxWait
 		if dl, ok := ctx.Deadline(); ok {
@@ -252,6 +292,9 @@ func (s *Store) Close() error {
 		return fmt.Errorf("relaystore: close: %w", logstore.ErrClosed)
 	}
 	s.stop()
+	if s.follow != nil {
+		s.follow.close()
+	}
 	s.hc.CloseIdleConnections()
 	return nil
 }

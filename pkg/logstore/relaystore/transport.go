@@ -24,6 +24,9 @@ import (
 // logstore.MinPageBytes, or one update (64 MiB under the default limits).
 const maxAnswer = 1 << 30
 
+// maxErrorAnswer bounds the body of a failed answer that is read.
+const maxErrorAnswer = 1 << 20
+
 // request is one call to a relay.
 type request struct {
 	method string
@@ -92,9 +95,7 @@ func readToken(path string) (string, error) {
 }
 
 // do sends a call to the relay in use, moving to the next one when it
-// cannot be reached, and returns the answer's body. An append is moved
-// only when it cannot have reached the relay (a failed dial, or a relay
-// that refused it as unavailable).
+// cannot be reached (see each), and returns the answer's body.
 func (s *Store) do(ctx context.Context, req request) ([]byte, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("%s: %w", req.call, logstore.ErrClosed)
@@ -103,29 +104,43 @@ func (s *Store) do(ctx context.Context, req request) ([]byte, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.life, cancel)
 	defer stop()
+	var body []byte
+	err := s.each(ctx, req, func(ctx context.Context, addr string, req request) error {
+		var err error
+		body, err = s.send(ctx, addr, req)
+		return err
+	})
+	return body, err
+}
+
+// each makes a call with call, to the relay in use, then to the next ones
+// while a relay cannot be reached, and stays with the relay that answers.
+// An append is moved only when it cannot have reached the relay (a failed
+// dial, or a relay that refused it as unavailable).
+func (s *Store) each(ctx context.Context, req request, call func(ctx context.Context, addr string, req request) error) error {
 	n := len(s.target.Addrs)
 	start := int(s.cur.Load())
 	var errs []error
 	for i := range n {
 		idx := (start + i) % n
 		addr := s.target.Addrs[idx]
-		body, err := s.send(ctx, addr, req)
+		err := call(ctx, addr, req)
 		switch {
 		case err == nil:
-			return body, nil
+			return nil
 		case s.closed.Load():
-			return nil, fmt.Errorf("%s: %w", req.call, logstore.ErrClosed)
+			return fmt.Errorf("%s: %w", req.call, logstore.ErrClosed)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%s via relay %s: %w", req.call, addr, ctx.Err())
+			return fmt.Errorf("%s via relay %s: %w", req.call, addr, ctx.Err())
 		case errors.Is(err, errUnreachable) && !req.retry && !notSent(err):
-			return nil, fmt.Errorf("%s via relay %s: the connection was lost; the update is whole in the log or absent: %w", req.call, addr, err)
+			return fmt.Errorf("%s via relay %s: the connection was lost; the update is whole in the log or absent: %w", req.call, addr, err)
 		case !errors.Is(err, errUnreachable) && !errors.Is(err, relaywire.ErrUnavailable):
-			return nil, err
+			return err
 		}
 		errs = append(errs, err)
 		s.cur.CompareAndSwap(int32(idx), int32((idx+1)%n))
 	}
-	return nil, fmt.Errorf("%s: no relay could take the call: %w: %w", req.call, relaywire.ErrUnavailable, errors.Join(errs...))
+	return fmt.Errorf("%s: no relay could take the call: %w: %w", req.call, relaywire.ErrUnavailable, errors.Join(errs...))
 }
 
 // errUnreachable marks a failure to talk to a relay at all.
@@ -138,8 +153,27 @@ func notSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// send makes one call to one relay.
+// send makes one call to one relay and returns the answer's body.
 func (s *Store) send(ctx context.Context, addr string, req request) ([]byte, error) {
+	resp, err := s.openCall(ctx, addr, req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s via relay %s: read the answer: %w: %w", req.call, addr, errUnreachable, err)
+	}
+	if len(b) > maxAnswer {
+		return nil, fmt.Errorf("%s via relay %s: answer over %d bytes: %w", req.call, addr, maxAnswer, relaywire.ErrMalformed)
+	}
+	return b, nil
+}
+
+// openCall sends one call to one relay and returns its answer, whose body the
+// caller reads and closes, once the relay has said that it succeeded and
+// that it is about this handle's log.
+func (s *Store) openCall(ctx context.Context, addr string, req request) (*http.Response, error) {
 	u := url.URL{Scheme: "http", Host: addr, Path: relaywire.Path(s.opts.Name, req.call), RawQuery: req.query.Encode()}
 	if s.target.TLS {
 		u.Scheme = "https"
@@ -162,21 +196,19 @@ func (s *Store) send(ctx context.Context, addr string, req request) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("%s via relay %s: %w: %w", req.call, addr, errUnreachable, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s via relay %s: read the answer: %w: %w", req.call, addr, errUnreachable, err)
-	}
-	if len(b) > maxAnswer {
-		return nil, fmt.Errorf("%s via relay %s: answer over %d bytes: %w", req.call, addr, maxAnswer, relaywire.ErrMalformed)
-	}
 	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorAnswer))
+		if err != nil {
+			return nil, fmt.Errorf("%s via relay %s: read the answer: %w: %w", req.call, addr, errUnreachable, err)
+		}
 		return nil, answerError(req.call, addr, resp.StatusCode, b)
 	}
 	if err := s.checkLog(addr, resp.Header.Get(relaywire.HeaderLogID)); err != nil {
+		resp.Body.Close()
 		return nil, err
 	}
-	return b, nil
+	return resp, nil
 }
 
 // answerError turns a failed answer into its error.

@@ -19,6 +19,7 @@ const (
 	paramTokenFile = "token-file"
 	paramTLS       = "tls"
 	paramCAFile    = "ca-file"
+	paramStream    = "stream"
 )
 
 // maxRelays bounds the relays of one URL.
@@ -35,9 +36,12 @@ type Target struct {
 	// CAFile is a PEM file of the certificate authorities to trust instead
 	// of the system's; it needs TLS.
 	CAFile string
+	// NoStream makes Wait poll (a long poll a call) instead of following
+	// the log with a stream: stream=false.
+	NoStream bool
 }
 
-// ParseURL parses relay://host:port[,host2:port...][?token-file=PATH&tls=true&ca-file=PATH].
+// ParseURL parses relay://host:port[,host2:port...][?token-file=PATH&tls=true&ca-file=PATH&stream=false].
 // A host without a port gets DefaultPort. The token travels in a file, never
 // in the URL: a URL with user information is refused. Its errors wrap
 // logstore.ErrInvalid.
@@ -138,8 +142,14 @@ func (t *Target) parseQuery(query string) error {
 			if t.TLS, err = strconv.ParseBool(v); err != nil {
 				return fmt.Errorf("%s=%q: want true or false", k, v)
 			}
+		case paramStream:
+			stream, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want true or false", k, v)
+			}
+			t.NoStream = !stream
 		default:
-			return fmt.Errorf("unknown parameter %q (want %s, %s, %s)", k, paramTokenFile, paramTLS, paramCAFile)
+			return fmt.Errorf("unknown parameter %q (want %s, %s, %s, %s)", k, paramTokenFile, paramTLS, paramCAFile, paramStream)
 		}
 		if v == "" {
 			return fmt.Errorf("parameter %q is empty", k)
@@ -162,6 +172,9 @@ func (t Target) String() string {
 	}
 	if t.CAFile != "" {
 		q.Set(paramCAFile, t.CAFile)
+	}
+	if t.NoStream {
+		q.Set(paramStream, "false")
 	}
 	s := "relay://" + strings.Join(t.Addrs, ",")
 	if len(q) > 0 {

@@ -14,6 +14,8 @@
 //	GET  latest, GET horizon                → Number (JSON)
 //	GET  wait?after=&timeout_ms=            → Number (JSON): the latest id, which is not above
 //	                                          after when the relay's wait timed out first
+//	GET  stream?after=&max=                 → frames (binary), until either side ends it: the
+//	                                          pages after after as the log grows (CallStream)
 //	POST append (body: Ops, binary)         → Number (JSON): the update's id
 //	POST rewrite (JSON Rewrite)             → RewriteStats (JSON)
 //	POST heartbeat (JSON Heartbeat)         → Number (JSON, zero)
@@ -36,4 +38,8 @@
 // value's length plus one and its bytes (0 for no value: a delete). The
 // decoders accept nothing else: no trailing bytes, no count larger than the
 // bytes that follow could hold.
+//
+// A stream's body is a sequence of frames: a kind byte ('p' page, 't' tick,
+// 'e' error), the relay's latest id and the body's length as varints, and
+// the body (a page, nothing, or an Error as JSON).
 package relaywire
