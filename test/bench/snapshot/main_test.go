@@ -6,7 +6,12 @@
 // snapshot run, and the time from an agent's start to Ready when it
 // bootstraps from the snapshot. `make bench` runs it
 // (hack/bench.d/snapshot.sh) with 100 MiB; WHYCACHE_SNAPSHOT_BENCH_MIB=1024
-// runs the 1 GiB case. It prints a table with the ratios at the end.
+// runs the 1 GiB case. It prints a table with the ratios at the end, and
+// the CPU per 100 MiB of the raw GET, of the download alone and of the
+// bootstrap, this process's and the S3 server's (from /proc, when this
+// process started it): on a machine whose cores the server shares, CPU
+// bounds the ratios. The runs carry a profiler label per phase
+// (-test.cpuprofile, then go tool pprof -tagfocus phase=bootstrap).
 package snapshotbench
 
 import (
