@@ -79,11 +79,16 @@ func (s *Server) serveStream(f *feed, c *call) error {
 		}
 		// Among the newest updates, which the feed holds: no store read,
 		// whatever the position.
-		ups, _, wake, ok := f.recent.page(after, key.maxOps)
+		// A frame's latest id is the end of what the relay holds, not the
+		// feed's latest (which may be a store read ahead of it): a client
+		// told of an id its stream has not brought reads it from the relay.
+		ups, end, wake, ok := f.recent.page(after, key.maxOps)
 		if ok && len(ups) > 0 {
 			last := ups[len(ups)-1].ID
 			page = relaywire.AppendPage(page[:0], ups)
-			if !send(relaywire.FramePage, max(f.latest(), last), page) || !s.pace(ctx, pace) {
+			// A page cut by its size is followed at once by the next;
+			// pacing spaces the frames of a stream that has caught up.
+			if !send(relaywire.FramePage, end, page) || last == end && !s.pace(ctx, pace) {
 				return nil
 			}
 			after = last
@@ -94,7 +99,7 @@ func (s *Server) serveStream(f *feed, c *call) error {
 			select {
 			case <-wake:
 			case <-idle.C:
-				if !send(relaywire.FrameTick, f.latest(), nil) {
+				if !send(relaywire.FrameTick, end, nil) {
 					return nil
 				}
 				idle.Reset(s.cfg.MaxWait)

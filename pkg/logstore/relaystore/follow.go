@@ -30,6 +30,9 @@ const (
 	// relay that did not know the stream call (one older than this
 	// package, during an upgrade).
 	unknownCallPause = 5 * time.Minute
+	// maxBehind is how many ids a stream may stand behind its caller and
+	// go on rather than start over where the caller is.
+	maxBehind = 10_000
 )
 
 // follower follows the log through a stream (relaywire.CallStream) while
@@ -77,12 +80,15 @@ func (f *follower) wait(ctx context.Context, after uint64) (id uint64, ok bool, 
 		// The caller has everything up to after: what it will read next
 		// starts at after, which it reads again to check it.
 		f.trim(after - min(after, 1))
-		// A stream that stands elsewhere (the caller went back, or got
-		// ahead of it by reading past it, or from a snapshot) starts over
-		// where the caller is; one that was started there is still on its
-		// way.
+		// A stream that stands elsewhere starts over where the caller is:
+		// the caller went back, or got ahead of it (from a snapshot, or
+		// by reading from another relay) past what it knows of or by more
+		// than it should bring again. One that was started there, or is
+		// a little behind on its way (the caller read a page from the
+		// relay while the stream's next frame was due), goes on.
 		at := after - min(after, 1)
-		if !f.live || at < f.base || at > f.pos && at != f.from {
+		ahead := at > f.pos && at != f.from && (at > f.latest || at-f.pos > maxBehind)
+		if !f.live || at < f.base || ahead {
 			if time.Now().Before(f.offTill) {
 				f.mu.Unlock()
 				return 0, false, nil
