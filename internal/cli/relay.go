@@ -42,10 +42,13 @@ func newRelayCommand(g *globals) *cobra.Command {
 		Use:   "relay",
 		Short: "Serve the log to many node agents from one connection to the store (relay://host:port)",
 		Long: `The relay follows the log in --store once and serves it to node agents
-that use the store URL relay://host:port[,host2:port...]: reads (through a
-page cache shared by all agents), waits (long polls, all woken by one
-broadcast), heartbeats (written in batches), and writes (forwarded to the
-store unchanged). The database then sees a few relays, not every node.
+that use the store URL relay://host:port[,host2:port...]: a stream to each
+agent that brings the new updates as the log grows (paced by
+--max-frame-rate, from the newest updates it holds in memory), reads
+(through a page cache shared by all agents), waits (long polls, for agents
+that do not stream), heartbeats (written in batches), and writes (forwarded
+to the store unchanged). The database then sees a few relays, not every
+node.
 
 It serves HTTP/2 on --listen (cleartext h2c, or TLS with --tls-cert-file and
 --tls-key-file) and /healthz, /readyz and /metrics (Prometheus) on the same

@@ -23,7 +23,7 @@ const (
 	DefaultMaxLogs          = 64
 	DefaultMaxInFlightBytes = 256 << 20
 	DefaultMaxStoreReads    = 8
-	DefaultMaxFrameRate     = 10_000
+	DefaultMaxFrameRate     = 5_000
 )
 
 // Opener opens the log name in the relay's store, creating it when create
