@@ -54,7 +54,7 @@ type follower struct {
 	from    uint64 // the position of the caller the stream was started for
 	bytes   int64  // keys and values in ups
 	latest  uint64 // the highest id a frame reported
-	maxOps  int    // page size asked of the relay: the last Read's
+	maxOps  int    // page size asked of the relay: the largest a Read asked for (0: the store's default; -1: none yet)
 	live    bool   // a stream is open or opening
 	gen     uint64 // the current stream; older ones change nothing
 	cancel  context.CancelFunc
@@ -63,7 +63,7 @@ type follower struct {
 }
 
 func newFollower(s *Store) *follower {
-	return &follower{s: s, changed: make(chan struct{})}
+	return &follower{s: s, changed: make(chan struct{}), maxOps: -1}
 }
 
 // broadcast wakes everything waiting on a change; mu is held.
@@ -238,7 +238,11 @@ func (f *follower) add(ctx context.Context, gen, latest uint64, page []logstore.
 func (f *follower) read(after uint64, maxOps int) (page []logstore.Update, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.maxOps = maxOps
+	// The largest page asked for: a read of one update (a check of a
+	// single position) must not make the stream bring one a frame.
+	if f.maxOps < 0 || f.maxOps > 0 && (maxOps <= 0 || maxOps > f.maxOps) {
+		f.maxOps = max(maxOps, 0)
+	}
 	if after < f.base || after >= f.pos {
 		return nil, false
 	}
