@@ -19,10 +19,10 @@ const streamWriteTimeout = time.Minute
 
 // serveStream follows the log for one client (see relaywire.CallStream):
 // the pages after the client's position, each sent as soon as the feed
-// knows of a newer id, from the page cache that every stream at the same
-// position shares. A stream counts as a wait against MaxWaiters. It ends
-// when the client goes, the relay drains, or a read fails (with an error
-// frame).
+// holds newer updates (see recent) and the stream's pace allows (see
+// pace), or read through the page cache for a position below those it
+// holds. A stream counts as a wait against MaxWaiters. It ends when the
+// client goes, the relay drains, or a read fails (with an error frame).
 func (s *Server) serveStream(f *feed, c *call) error {
 	after, err := uintParam(c.q, relaywire.ParamAfter, true)
 	if err != nil {
