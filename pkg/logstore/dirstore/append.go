@@ -136,6 +136,11 @@ func (sh *shared) commit(batch []*appendReq) {
 		return
 	}
 	err := sh.withLock(func(h *head) error { return sh.writeBatch(h, live) })
+	if err == nil {
+		// Before the appends return: a caller that counts commits sees
+		// its own once Append has returned.
+		reportCommit(live)
+	}
 	for _, r := range live {
 		if err != nil {
 			r.id, r.err = 0, fmt.Errorf("dirstore: append: %w", err)
@@ -144,7 +149,6 @@ func (sh *shared) commit(batch []*appendReq) {
 	}
 	if err == nil {
 		sh.changed.broadcast()
-		reportCommit(live)
 	}
 }
 
