@@ -61,6 +61,15 @@ type Update struct {
 	Ops []Op
 }
 
+// Bytes returns the bytes of keys and values the update holds.
+func (u Update) Bytes() int64 {
+	var n int64
+	for _, op := range u.Ops {
+		n += int64(len(op.Key) + len(op.Value))
+	}
+	return n
+}
+
 // LogID is the identity of a log: random, created with the log, and recorded
 // in every cache file fed from it, so that a file is never fed from another
 // log.

@@ -169,14 +169,9 @@ func (s *Server) serveRead(f *feed, c *call) error {
 	if known, err = uintParam(c.q, relaywire.ParamKnown, false); err != nil {
 		return err
 	}
-	maxOps, err := uintParam(c.q, relaywire.ParamMax, false)
-	if err != nil {
+	if key.maxOps, err = maxOpsParam(c.q); err != nil {
 		return err
 	}
-	if maxOps > logstore.DefaultMaxUpdateOps {
-		return fmt.Errorf("%s=%d: at most %d: %w", relaywire.ParamMax, maxOps, logstore.DefaultMaxUpdateOps, logstore.ErrInvalid)
-	}
-	key.maxOps = int(maxOps)
 	if replay {
 		if key.horizon, err = uintParam(c.q, relaywire.ParamHorizon, true); err != nil {
 			return err
@@ -326,6 +321,18 @@ func uintParam(q url.Values, name string, required bool) (uint64, error) {
 		return 0, fmt.Errorf("parameter %s=%q: want an unsigned integer: %w", name, vs[0], logstore.ErrInvalid)
 	}
 	return v, nil
+}
+
+// maxOpsParam reads the optional page size of a read or a stream.
+func maxOpsParam(q url.Values) (int, error) {
+	maxOps, err := uintParam(q, relaywire.ParamMax, false)
+	if err != nil {
+		return 0, err
+	}
+	if maxOps > logstore.DefaultMaxUpdateOps {
+		return 0, fmt.Errorf("%s=%d: at most %d: %w", relaywire.ParamMax, maxOps, logstore.DefaultMaxUpdateOps, logstore.ErrInvalid)
+	}
+	return int(maxOps), nil
 }
 
 // boolParam reads an optional boolean query parameter.

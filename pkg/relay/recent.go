@@ -48,7 +48,7 @@ func (r *recent) page(after uint64, maxOps int) (page []logstore.Update, end uin
 	j, ops, bytes := i, 0, 0
 	for j < len(r.ups) && (j == i || (maxOps <= 0 || ops+len(r.ups[j].Ops) <= maxOps) && bytes < logstore.MinPageBytes) {
 		ops += len(r.ups[j].Ops)
-		bytes += int(updateBytes(r.ups[j]))
+		bytes += int(r.ups[j].Bytes())
 		j++
 	}
 	if j > i {
@@ -76,12 +76,12 @@ func (r *recent) add(ups []logstore.Update) {
 			continue // a page raced with a reset; its start is held already
 		}
 		r.ups = append(r.ups, u)
-		r.bytes += updateBytes(u)
+		r.bytes += u.Bytes()
 		r.end = u.ID
 	}
 	drop := 0
 	for drop < len(r.ups)-1 && r.bytes > r.max {
-		r.bytes -= updateBytes(r.ups[drop])
+		r.bytes -= r.ups[drop].Bytes()
 		drop++
 	}
 	if drop > 0 {
@@ -164,13 +164,4 @@ func (f *feed) loadRecent(ctx context.Context, after uint64) ([]logstore.Update,
 	ctx, cancel := f.storeContext(ctx)
 	defer cancel()
 	return f.store.Read(ctx, after, 0)
-}
-
-// updateBytes is what an update holds in keys and values.
-func updateBytes(u logstore.Update) int64 {
-	var n int64
-	for _, op := range u.Ops {
-		n += int64(len(op.Key) + len(op.Value))
-	}
-	return n
 }

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/whycache/whycache/pkg/logstore"
@@ -59,7 +60,7 @@ func TestRecent(t *testing.T) {
 				r = newRecent(-1, 10)
 			}
 			page, _, _, ok := r.page(tc.after, tc.maxOps)
-			if ok != tc.ok || ok && !equalIDs(ids(page), tc.want) {
+			if ok != tc.ok || ok && !slices.Equal(ids(page), tc.want) {
 				t.Fatalf("page(%d, %d) = %v, %v; want %v, %v", tc.after, tc.maxOps, ids(page), ok, tc.want, tc.ok)
 			}
 		})

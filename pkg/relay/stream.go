@@ -28,12 +28,9 @@ func (s *Server) serveStream(f *feed, c *call) error {
 	if err != nil {
 		return err
 	}
-	maxOps, err := uintParam(c.q, relaywire.ParamMax, false)
+	maxOps, err := maxOpsParam(c.q)
 	if err != nil {
 		return err
-	}
-	if maxOps > logstore.DefaultMaxUpdateOps {
-		return fmt.Errorf("%s=%d: at most %d: %w", relaywire.ParamMax, maxOps, logstore.DefaultMaxUpdateOps, logstore.ErrInvalid)
 	}
 	if n := s.waiters.Add(1); n > int64(s.cfg.MaxWaiters) {
 		s.waiters.Add(-1)
@@ -66,7 +63,7 @@ func (s *Server) serveStream(f *feed, c *call) error {
 		body, _ := json.Marshal(e)
 		send(relaywire.FrameError, latest, body)
 	}
-	key := pageKey{maxOps: int(maxOps)}
+	key := pageKey{maxOps: maxOps}
 	pace := time.NewTimer(time.Hour)
 	pace.Stop()
 	idle := time.NewTimer(s.cfg.MaxWait)

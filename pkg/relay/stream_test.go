@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/whycache/whycache/pkg/logstore"
@@ -84,13 +85,13 @@ func TestStream(t *testing.T) {
 	srv, hs := newTestServer(t, Config{MaxFrameRate: 1})
 	appendN(t, hs, 2)
 	r := openStream(t, hs, "0")
-	if got := nextPage(t, r); !equalIDs(got, []uint64{1, 2}) {
+	if got := nextPage(t, r); !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("first page %v, want [1 2]", got)
 	}
 	// The next frame is due a second after the first: three appends made
 	// at once all come in it.
 	appendN(t, hs, 3)
-	if got := nextPage(t, r); !equalIDs(got, []uint64{3, 4, 5}) {
+	if got := nextPage(t, r); !slices.Equal(got, []uint64{3, 4, 5}) {
 		t.Fatalf("second page %v, want [3 4 5] in one frame", got)
 	}
 	if st := srv.Stats(); st.PageLoads != 0 || st.RecentHits < 2 {
@@ -124,16 +125,4 @@ func TestStreamBelowHorizon(t *testing.T) {
 	if _, err := relaywire.ReadFrame(r, 1<<20); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the error frame: %v, want the end of the stream", err)
 	}
-}
-
-func equalIDs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -208,7 +208,7 @@ func (f *follower) add(ctx context.Context, gen, latest uint64, page []logstore.
 			return fmt.Errorf("stream: update %d follows %d: %w", u.ID, prev, relaywire.ErrMalformed)
 		}
 		prev = u.ID
-		f.bytes += updateBytes(u)
+		f.bytes += u.Bytes()
 	}
 	f.ups = append(f.ups, page...)
 	f.pos = prev
@@ -269,7 +269,7 @@ func (f *follower) trim(upTo uint64) {
 	}
 	i := sort.Search(len(f.ups), func(i int) bool { return f.ups[i].ID > upTo })
 	for _, u := range f.ups[:i] {
-		f.bytes -= updateBytes(u)
+		f.bytes -= u.Bytes()
 	}
 	f.ups = f.ups[i:]
 	f.base = upTo
@@ -286,13 +286,4 @@ func (f *follower) close() {
 	f.gen++
 	f.live = false
 	f.broadcast()
-}
-
-// updateBytes is what an update holds in keys and values.
-func updateBytes(u logstore.Update) int64 {
-	var n int64
-	for _, op := range u.Ops {
-		n += int64(len(op.Key) + len(op.Value))
-	}
-	return n
 }
