@@ -129,7 +129,7 @@ func RunScale(ctx context.Context, cfg ScaleConfig) ([]ScaleResult, error) {
 				return all, fmt.Errorf("%s with %d nodes: %w", t.Name, n, err)
 			}
 			all = append(all, r)
-			cfg.progress("%s", scaleRow(r))
+			cfg.progress("%s\n%s", scaleRow(r), latencyRow(r))
 			if r.Err != "" {
 				break // a larger fleet will not fit either
 			}
@@ -268,13 +268,13 @@ func window(ctx context.Context, obs observer, relays []int, d time.Duration, wo
 
 // writeAtRate appends one single-key update every 1/rate seconds until ctx
 // ends, without waiting for one append to finish before starting the next
-// (up to maxWritesInFlight), recording when each began in seen.
+// (up to maxWritesInFlight), recording in seen when each began and returned.
 func writeAtRate(ctx context.Context, w logstore.Store, rate int, seen *seenLog) writeStats {
 	return paced(ctx, rate, func(seq int) error {
 		began := time.Now()
 		id, err := w.Append(context.WithoutCancel(ctx), []logstore.Op{logstore.Set(fmt.Appendf(nil, "scale-%08d", seq), value)})
 		if err == nil {
-			seen.wrote(id, began)
+			seen.wrote(id, began, time.Now())
 		}
 		return err
 	})

@@ -11,19 +11,22 @@ import (
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
-// seenLog records, for each write of the load window, when it began, when
-// the last tailer applied it and how many tailers did. Slot i is update id
-// base+i; ids outside the slots (none, with a single writer) are ignored.
+// seenLog records, for each write of the load window, when it began and
+// its Append returned, when the first and the last tailer applied it and
+// how many tailers did. Slot i is update id base+i; ids outside the slots
+// (none, with a single writer) are ignored.
 type seenLog struct {
-	base     uint64
-	began    []atomic.Int64 // unix nanoseconds; 0: no write
-	lastSeen []atomic.Int64
-	seenBy   []atomic.Int32
+	base      uint64
+	began     []atomic.Int64 // unix nanoseconds; 0: no write
+	returned  []atomic.Int64
+	firstSeen []atomic.Int64 // 0: no tailer yet
+	lastSeen  []atomic.Int64
+	seenBy    []atomic.Int32
 }
 
 func newSeenLog(base uint64, slots int) *seenLog {
-	return &seenLog{base: base, began: make([]atomic.Int64, slots),
-		lastSeen: make([]atomic.Int64, slots), seenBy: make([]atomic.Int32, slots)}
+	return &seenLog{base: base, began: make([]atomic.Int64, slots), returned: make([]atomic.Int64, slots),
+		firstSeen: make([]atomic.Int64, slots), lastSeen: make([]atomic.Int64, slots), seenBy: make([]atomic.Int32, slots)}
 }
 
 func (l *seenLog) slot(id uint64) int {
@@ -33,10 +36,12 @@ func (l *seenLog) slot(id uint64) int {
 	return int(id - l.base)
 }
 
-// wrote records that the write that got id began at t.
-func (l *seenLog) wrote(id uint64, t time.Time) {
+// wrote records that the write that got id began at began and its Append
+// returned at returned.
+func (l *seenLog) wrote(id uint64, began, returned time.Time) {
 	if i := l.slot(id); i >= 0 {
-		l.began[i].Store(t.UnixNano())
+		l.began[i].Store(began.UnixNano())
+		l.returned[i].Store(returned.UnixNano())
 	}
 }
 
@@ -48,13 +53,19 @@ func (l *seenLog) saw(ups []logstore.Update, t time.Time) {
 		if i < 0 {
 			continue
 		}
-		for {
-			cur := l.lastSeen[i].Load()
-			if cur >= now || l.lastSeen[i].CompareAndSwap(cur, now) {
-				break
-			}
-		}
+		storeIf(&l.lastSeen[i], now, func(cur int64) bool { return cur < now })
+		storeIf(&l.firstSeen[i], now, func(cur int64) bool { return cur == 0 || cur > now })
 		l.seenBy[i].Add(1)
+	}
+}
+
+// storeIf stores v in a while better says that v is better than its value.
+func storeIf(a *atomic.Int64, v int64, better func(cur int64) bool) {
+	for {
+		cur := a.Load()
+		if !better(cur) || a.CompareAndSwap(cur, v) {
+			return
+		}
 	}
 }
 
@@ -70,16 +81,18 @@ func (l *seenLog) complete(nodes int) bool {
 
 // summary returns the propagation of the writes to nodes tailers.
 func (l *seenLog) summary(nodes int) propagation {
-	n := len(l.began)
-	began, last, by := make([]time.Time, n), make([]time.Time, n), make([]int, n)
-	for i := range n {
-		if b := l.began[i].Load(); b != 0 {
-			began[i] = time.Unix(0, b)
+	ws := make([]writeTimes, len(l.began))
+	at := func(a *atomic.Int64) time.Time {
+		if v := a.Load(); v != 0 {
+			return time.Unix(0, v)
 		}
-		last[i] = time.Unix(0, l.lastSeen[i].Load())
-		by[i] = int(l.seenBy[i].Load())
+		return time.Time{}
 	}
-	return summarise(began, last, by, nodes)
+	for i := range ws {
+		ws[i] = writeTimes{began: at(&l.began[i]), returned: at(&l.returned[i]),
+			firstSeen: at(&l.firstSeen[i]), lastSeen: at(&l.lastSeen[i]), seenBy: int(l.seenBy[i].Load())}
+	}
+	return summarise(ws, nodes)
 }
 
 // tailer is one simulated node: the store side of a node agent without its

@@ -21,14 +21,39 @@ const (
 const scaleHeader = `| store | nodes | DB connections (idle) | per node | DB CPU s/s idle | queries/s idle | per node | DB CPU s/s, 100 writes/s | queries/s, 100 writes/s | write → all nodes p50 | p99 | notes | target (1,000 nodes: ≤20 conns, <200 q/s idle, p99 ≤250 ms) |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|`
 
-// PrintScaleTable prints the results as a markdown table. Queries are
-// MariaDB's Questions (client statements) and PostgreSQL's transactions
+// latencyHeader is the header of the second table: where the time from a
+// write to its being on all nodes goes.
+const latencyHeader = `| store | nodes | writes | append p50 | p99 | write → first node p50 | p99 | write → all nodes p50 | p99 |
+|---|---|---|---|---|---|---|---|---|`
+
+// PrintScaleTable prints the results as a markdown table, then the
+// latencies of their writes as a second one. Queries are MariaDB's
+// Questions (client statements) and PostgreSQL's transactions
 // (xact_commit + xact_rollback).
 func PrintScaleTable(w io.Writer, results []ScaleResult) {
 	fmt.Fprintln(w, scaleHeader)
 	for _, r := range results {
 		fmt.Fprintln(w, scaleRow(r))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, latencyHeader)
+	for _, r := range results {
+		fmt.Fprintln(w, latencyRow(r))
+	}
+}
+
+// latencyRow formats the latencies of one result's writes: the Append's
+// own (write began → Append returned), and write began → applied on the
+// first and on the last node.
+func latencyRow(r ScaleResult) string {
+	p := r.Prop
+	cells := []string{
+		r.Target, fmt.Sprint(r.Nodes), fmt.Sprint(p.Writes),
+		latencyCell(p.Append.P50, p.Append.N), latencyCell(p.Append.P99, p.Append.N),
+		latencyCell(p.First.P50, p.First.N), latencyCell(p.First.P99, p.First.N),
+		latencyCell(p.P50, p.Seen), latencyCell(p.P99, p.Seen),
+	}
+	return "| " + strings.Join(cells, " | ") + " |"
 }
 
 // scaleRow formats one result as a markdown table row.

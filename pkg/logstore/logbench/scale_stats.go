@@ -79,26 +79,56 @@ type propagation struct {
 	// tailer applied, and P50 and P99 their write → applied-on-all times.
 	Writes, Seen int
 	P50, P99     time.Duration
+	// Append is the writes' own latency (write began → Append returned),
+	// and First their write → applied-on-the-first-tailer times: with the
+	// write → all times they tell the store's commit, the relays' noticing
+	// and the fan-out apart.
+	Append, First spread
 }
 
-// summarise computes the propagation of writes: began[i] is when write i
-// began (zero: no write has slot i), lastSeen[i] when the last tailer
-// applied it and seenBy[i] how many tailers did, out of nodes.
-func summarise(began, lastSeen []time.Time, seenBy []int, nodes int) propagation {
+// spread is the median and the 99th percentile of N latencies.
+type spread struct {
+	N        int
+	P50, P99 time.Duration
+}
+
+// spreadOf returns the spread of lat, which it sorts.
+func spreadOf(lat []time.Duration) spread {
+	slices.Sort(lat)
+	return spread{N: len(lat), P50: percentile(lat, 50), P99: percentile(lat, 99)}
+}
+
+// writeTimes is what is known of one write of the write window: when it
+// began (zero: no write has its slot) and its Append returned, when the
+// first and the last tailer applied it, and how many did.
+type writeTimes struct {
+	began, returned     time.Time
+	firstSeen, lastSeen time.Time
+	seenBy              int
+}
+
+// summarise computes the propagation of writes to nodes tailers. A
+// tailer may apply a write before its Append returns, or (by the clocks'
+// grain) at the moment it began: latencies are never negative.
+func summarise(ws []writeTimes, nodes int) propagation {
 	var p propagation
-	var lat []time.Duration
-	for i, b := range began {
-		if b.IsZero() {
+	var all, app, first []time.Duration
+	for _, w := range ws {
+		if w.began.IsZero() {
 			continue
 		}
 		p.Writes++
-		if seenBy[i] >= nodes {
-			lat = append(lat, max(lastSeen[i].Sub(b), 0))
+		app = append(app, max(w.returned.Sub(w.began), 0))
+		if w.seenBy >= 1 {
+			first = append(first, max(w.firstSeen.Sub(w.began), 0))
+		}
+		if w.seenBy >= nodes {
+			all = append(all, max(w.lastSeen.Sub(w.began), 0))
 		}
 	}
-	slices.Sort(lat)
-	p.Seen = len(lat)
-	p.P50, p.P99 = percentile(lat, 50), percentile(lat, 99)
+	s := spreadOf(all)
+	p.Seen, p.P50, p.P99 = s.N, s.P50, s.P99
+	p.Append, p.First = spreadOf(app), spreadOf(first)
 	return p
 }
 

@@ -103,28 +103,49 @@ func TestRateBetween(t *testing.T) {
 func TestSummarise(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	// w is a write that began at began, returned at ret, and was first
+	// and last applied at first and last, by seenBy tailers.
+	w := func(began, ret, first, last, seenBy int) writeTimes {
+		return writeTimes{began: at(began), returned: at(ret), firstSeen: at(first), lastSeen: at(last), seenBy: seenBy}
+	}
 	tests := []struct {
-		name     string
-		began    []time.Time
-		lastSeen []time.Time
-		seenBy   []int
-		nodes    int
-		want     propagation
+		name  string
+		ws    []writeTimes
+		nodes int
+		want  propagation
 	}{
-		{"nothing written", []time.Time{{}, {}}, []time.Time{{}, {}}, []int{0, 0}, 3, propagation{}},
-		{"all seen", []time.Time{at(0), at(10)}, []time.Time{at(5), at(30)}, []int{3, 3}, 3,
-			propagation{Writes: 2, Seen: 2, P50: 5 * time.Millisecond, P99: 20 * time.Millisecond}},
-		{"one write missed by a node", []time.Time{at(0), at(10)}, []time.Time{at(5), at(30)}, []int{3, 2}, 3,
-			propagation{Writes: 2, Seen: 1, P50: 5 * time.Millisecond, P99: 5 * time.Millisecond}},
-		{"empty slots are skipped", []time.Time{{}, at(10)}, []time.Time{{}, at(12)}, []int{0, 1}, 1,
-			propagation{Writes: 1, Seen: 1, P50: 2 * time.Millisecond, P99: 2 * time.Millisecond}},
-		// A tailer may apply a write before its Append returns.
-		{"seen before the write began is zero", []time.Time{at(10)}, []time.Time{at(9)}, []int{1}, 1,
-			propagation{Writes: 1, Seen: 1}},
+		{"nothing written", []writeTimes{{}, {}}, 3, propagation{}},
+		{"all seen", []writeTimes{w(0, 2, 3, 5, 3), w(10, 14, 20, 30, 3)}, 3,
+			propagation{Writes: 2, Seen: 2, P50: ms(5), P99: ms(20),
+				Append: spread{N: 2, P50: ms(2), P99: ms(4)}, First: spread{N: 2, P50: ms(3), P99: ms(10)}}},
+		{"one write missed by a node", []writeTimes{w(0, 1, 2, 5, 3), w(10, 11, 12, 30, 2)}, 3,
+			propagation{Writes: 2, Seen: 1, P50: ms(5), P99: ms(5),
+				Append: spread{N: 2, P50: ms(1), P99: ms(1)}, First: spread{N: 2, P50: ms(2), P99: ms(2)}}},
+		{"a write seen by no node has no first time", []writeTimes{w(0, 1, 2, 5, 3), {began: at(10), returned: at(13)}}, 3,
+			propagation{Writes: 2, Seen: 1, P50: ms(5), P99: ms(5),
+				Append: spread{N: 2, P50: ms(1), P99: ms(3)}, First: spread{N: 1, P50: ms(2), P99: ms(2)}}},
+		{"empty slots are skipped", []writeTimes{{}, w(10, 11, 12, 12, 1)}, 1,
+			propagation{Writes: 1, Seen: 1, P50: ms(2), P99: ms(2),
+				Append: spread{N: 1, P50: ms(1), P99: ms(1)}, First: spread{N: 1, P50: ms(2), P99: ms(2)}}},
+		// A tailer may apply a write before its Append returns, and the
+		// clock may say before it began.
+		{"seen before the write began is zero", []writeTimes{w(10, 12, 9, 9, 1)}, 1,
+			propagation{Writes: 1, Seen: 1, Append: spread{N: 1, P50: ms(2), P99: ms(2)}, First: spread{N: 1}}},
+		{"the p99 of a hundred writes is the second slowest",
+			func() []writeTimes {
+				var ws []writeTimes
+				for i := range 100 {
+					ws = append(ws, w(0, 1, 1+i%2, 10+i, 1))
+				}
+				return ws
+			}(), 1,
+			propagation{Writes: 100, Seen: 100, P50: ms(59), P99: ms(108),
+				Append: spread{N: 100, P50: ms(1), P99: ms(1)}, First: spread{N: 100, P50: ms(1), P99: ms(2)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := summarise(tt.began, tt.lastSeen, tt.seenBy, tt.nodes); got != tt.want {
+			if got := summarise(tt.ws, tt.nodes); got != tt.want {
 				t.Errorf("summarise = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -133,21 +154,24 @@ func TestSummarise(t *testing.T) {
 
 func TestSeenLog(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC)
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 	l := newSeenLog(10, 3)
-	l.wrote(10, t0)
-	l.wrote(11, t0)
-	l.wrote(99, t0) // outside the slots: ignored
 	ups := []logstore.Update{{ID: 9}, {ID: 10}, {ID: 11}, {ID: 13}}
-	l.saw(ups, t0.Add(4*time.Millisecond))
+	// A tailer may apply a write before the writer records it.
+	l.saw(ups, t0.Add(ms(4)))
+	l.wrote(10, t0, t0.Add(ms(3)))
+	l.wrote(11, t0, t0.Add(ms(5)))
+	l.wrote(99, t0, t0) // outside the slots: ignored
 	if l.complete(2) {
 		t.Error("complete(2) after one tailer saw the writes")
 	}
-	l.saw(ups[1:2], t0.Add(8*time.Millisecond))
-	l.saw(ups[2:3], t0.Add(6*time.Millisecond))
+	l.saw(ups[1:2], t0.Add(ms(8)))
+	l.saw(ups[2:3], t0.Add(ms(2))) // a tailer that applied it first, recorded last
 	if !l.complete(2) {
 		t.Error("not complete(2) after two tailers saw both writes")
 	}
-	want := propagation{Writes: 2, Seen: 2, P50: 6 * time.Millisecond, P99: 8 * time.Millisecond}
+	want := propagation{Writes: 2, Seen: 2, P50: ms(4), P99: ms(8),
+		Append: spread{N: 2, P50: ms(3), P99: ms(5)}, First: spread{N: 2, P50: ms(2), P99: ms(4)}}
 	if got := l.summary(2); got != want {
 		t.Errorf("summary = %+v, want %+v", got, want)
 	}
@@ -293,12 +317,43 @@ func TestScaleRow(t *testing.T) {
 	}
 }
 
+func TestLatencyRow(t *testing.T) {
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	tests := []struct {
+		name string
+		r    ScaleResult
+		want string
+	}{
+		{"every latency", ScaleResult{Target: "2 relays → postgres", Nodes: 1000, Prop: propagation{
+			Writes: 1000, Seen: 1000, P50: ms(113), P99: ms(395),
+			Append: spread{N: 1000, P50: 4500 * time.Microsecond, P99: ms(30)}, First: spread{N: 1000, P50: ms(12), P99: 1500 * time.Millisecond}}},
+			"| 2 relays → postgres | 1000 | 1000 | 4.5 ms | 30 ms | 12 ms | 1.50 s | 113 ms | 395 ms |"},
+		{"no node saw a write", ScaleResult{Target: "x", Nodes: 2, Prop: propagation{Writes: 3, Append: spread{N: 3, P50: ms(1), P99: ms(2)}}},
+			"| x | 2 | 3 | 1.0 ms | 2.0 ms | - | - | - | - |"},
+		{"stopped", ScaleResult{Target: "postgres", Nodes: 1000, Err: "too many clients"},
+			"| postgres | 1000 | 0 | - | - | - | - | - | - |"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := latencyRow(tt.r)
+			if got != tt.want {
+				t.Errorf("latencyRow = %q, want %q", got, tt.want)
+			}
+			if cells := strings.Count(got, "|"); cells != strings.Count(latencyHeader[:strings.IndexByte(latencyHeader, '\n')], "|") {
+				t.Errorf("latencyRow has %d separators, the header has a different number: %q", cells, got)
+			}
+		})
+	}
+}
+
 func TestPrintScaleTable(t *testing.T) {
 	var b bytes.Buffer
 	PrintScaleTable(&b, []ScaleResult{{Target: "mariadb", Nodes: 10}, {Target: "postgres", Nodes: 10}})
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "| store |") || !strings.HasPrefix(lines[1], "|---|") ||
-		!strings.HasPrefix(lines[2], "| mariadb | 10 |") || !strings.HasPrefix(lines[3], "| postgres | 10 |") {
+	if len(lines) != 9 || !strings.HasPrefix(lines[0], "| store |") || !strings.HasPrefix(lines[1], "|---|") ||
+		!strings.HasPrefix(lines[2], "| mariadb | 10 |") || !strings.HasPrefix(lines[3], "| postgres | 10 |") || lines[4] != "" ||
+		!strings.HasPrefix(lines[5], "| store | nodes | writes | append p50 |") || !strings.HasPrefix(lines[6], "|---|") ||
+		!strings.HasPrefix(lines[7], "| mariadb | 10 | 0 |") || !strings.HasPrefix(lines[8], "| postgres | 10 | 0 |") {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
