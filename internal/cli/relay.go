@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
 	"github.com/whycache/whycache/internal/version"
@@ -101,7 +102,7 @@ func (f *relayFlags) run(ctx context.Context, g *globals) error {
 	}
 	url := g.store
 	cfg.Open = func(ctx context.Context, name string, create bool) (logstore.Store, error) {
-		return backends.Open(ctx, url, logstore.Options{Name: name, Create: create, Logger: log.WithName("store")})
+		return backends.Open(ctx, url, relayStoreOptions(name, create, log.WithName("store")))
 	}
 	srv, err := relay.New(cfg)
 	if err != nil {
@@ -141,7 +142,14 @@ func (f *relayFlags) run(ctx context.Context, g *globals) error {
 	return srv.Close()
 }
 
+// relayStoreOptions are the options of a log the relay opens: it keeps a
+// few connections open (see relay.StoreMinConns).
+func relayStoreOptions(name string, create bool, log logr.Logger) logstore.Options {
+	return logstore.Options{Name: name, Create: create, Logger: log, MinConns: relay.StoreMinConns}
+}
+
 // readRelayToken reads --token-file.
+
 func readRelayToken(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil

@@ -29,6 +29,7 @@ import (
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/logstore/backends"
 	"github.com/whycache/whycache/pkg/logstore/relaywire"
+	"github.com/whycache/whycache/pkg/relay"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key.
@@ -219,5 +220,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// TestRelayStoreOptions: the relay's store keeps connections open, so that
+// the first writes after a quiet spell do not wait for new ones.
+func TestRelayStoreOptions(t *testing.T) {
+	tests := []struct {
+		name   string
+		create bool
+	}{{"log", false}, {"other", true}}
+	for _, tt := range tests {
+		got := relayStoreOptions(tt.name, tt.create, logr.Discard())
+		if got.Name != tt.name || got.Create != tt.create || got.MinConns != relay.StoreMinConns || got.MinConns < 1 {
+			t.Errorf("relayStoreOptions(%q, %v) = %+v, want the name, create and MinConns %d", tt.name, tt.create, got, relay.StoreMinConns)
+		}
+		if _, err := got.Validate(); err != nil {
+			t.Errorf("relayStoreOptions(%q, %v): %v", tt.name, tt.create, err)
+		}
 	}
 }

@@ -36,6 +36,15 @@ type Options struct {
 	// it held. Stores that group concurrent appends into one transaction
 	// report each group, so callers can export group-commit sizes.
 	OnCommit func(updates, ops int)
+	// MinConns is how many database connections the store keeps open,
+	// even while idle, from the moment it opens; zero opens them only as
+	// calls need them. Only the PostgreSQL store acts on it: a new
+	// PostgreSQL connection is a new server process, tens of milliseconds
+	// on a busy server, which the first calls after a quiet spell would
+	// otherwise wait for (a MariaDB connection is a thread, and the
+	// MariaDB store keeps the connections it opened anyway). A relay
+	// keeps a few; an agent, one of many on the server, keeps none.
+	MinConns int
 }
 
 // Validate checks the options and fills in defaults.
@@ -45,6 +54,9 @@ func (o Options) Validate() (Options, error) {
 	}
 	if !nameRE.MatchString(o.Name) {
 		return o, fmt.Errorf("log name %q must match %s: %w", o.Name, nameRE, ErrInvalid)
+	}
+	if o.MinConns < 0 {
+		return o, fmt.Errorf("MinConns %d must not be negative: %w", o.MinConns, ErrInvalid)
 	}
 	o.Limits = o.Limits.WithDefaults()
 	if o.Limits.MaxKeySize < 0 || o.Limits.MaxValueSize < 0 || o.Limits.MaxUpdateSize < 0 || o.Limits.MaxUpdateOps < 0 {

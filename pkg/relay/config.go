@@ -26,6 +26,15 @@ const (
 	DefaultMaxFrameRate     = 5_000
 )
 
+// StoreMinConns is how many database connections a relay's store should
+// keep open while idle (logstore.Options.MinConns): about the store calls
+// that the relay itself runs at once under steady writes (two commits, the
+// read of the newest updates, the check of the latest id, a batch of
+// heartbeats or the horizon). Opened only when the writes begin, they
+// delayed the first writes after a quiet spell by a server process start
+// each.
+const StoreMinConns = 4
+
 // Opener opens the log name in the relay's store, creating it when create
 // is set. The relay opens each log once and closes it on Close.
 type Opener func(ctx context.Context, name string, create bool) (logstore.Store, error)

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,47 @@ func TestNoPasswordInLogs(t *testing.T) {
 		}
 		sqltest.CheckNoSecret(t, "the error", err.Error(), secret)
 	}
+}
+
+// TestMinConns opens a store that keeps three connections and checks that
+// the server sees them without a call: the first appends after a quiet
+// spell must not wait for new server processes.
+func TestMinConns(t *testing.T) {
+	dsn := testserver.PostgresDatabase(t)
+	s, err := Open(t.Context(), dsn, logstore.Options{Name: "log", Create: true, MinConns: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := countBackends(t, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server sees %d connections of the store 30 s after it opened with MinConns 3", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := Open(t.Context(), dsn, logstore.Options{Name: "log", MinConns: -1}); !errors.Is(err, logstore.ErrInvalid) {
+		t.Errorf("Open with MinConns -1: error %v, want ErrInvalid", err)
+	}
+}
+
+// countBackends counts the connections to the test database other than
+// its own.
+func countBackends(t *testing.T, dsn string) (int, error) {
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(t.Context())
+	var n int
+	err = conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"+
+		" AND pid <> pg_backend_pid()").Scan(&n)
+	return n, err
 }

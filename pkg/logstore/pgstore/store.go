@@ -65,6 +65,8 @@ func Open(ctx context.Context, dsn string, opts logstore.Options) (*Store, error
 		return nil, fmt.Errorf("pgstore: parse DSN %s: %w", RedactDSN(dsn), redactErr(err, dsn))
 	}
 	cfg.MaxConns = maxConns
+	// A pool_min_conns of the DSN may ask for more.
+	cfg.MinConns = max(cfg.MinConns, int32(min(opts.MinConns, maxConns)))
 	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
