@@ -177,31 +177,54 @@ func TestNoPasswordInLogs(t *testing.T) {
 	}
 }
 
-// TestMinConns opens a store that keeps three connections and checks that
-// the server sees them without a call: the first appends after a quiet
-// spell must not wait for new server processes.
+// TestMinConns opens stores that keep three connections, asked by the
+// options or by the DSN, and checks that the server sees them without a
+// call: the first appends after a quiet spell must not wait for new server
+// processes.
 func TestMinConns(t *testing.T) {
+	tests := []struct {
+		name     string
+		dsnParam string
+		minConns int
+	}{
+		{"options", "", 3},
+		{"DSN", "pool_min_conns=3", 0},
+		{"the larger of both", "pool_min_conns=1", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn := testserver.PostgresDatabase(t)
+			open := dsn
+			if tt.dsnParam != "" {
+				sep := "?"
+				if strings.Contains(dsn, "?") {
+					sep = "&"
+				}
+				open += sep + tt.dsnParam
+			}
+			s, err := Open(t.Context(), open, logstore.Options{Name: "log", Create: true, MinConns: tt.minConns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				n, err := countBackends(t, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n >= 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the server sees %d connections of the store 30 s after it opened, want 3", n)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 	dsn := testserver.PostgresDatabase(t)
-	s, err := Open(t.Context(), dsn, logstore.Options{Name: "log", Create: true, MinConns: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, err := countBackends(t, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server sees %d connections of the store 30 s after it opened with MinConns 3", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := Open(t.Context(), dsn, logstore.Options{Name: "log", MinConns: -1}); !errors.Is(err, logstore.ErrInvalid) {
+	if _, err := Open(t.Context(), dsn, logstore.Options{Name: "log", Create: true, MinConns: -1}); !errors.Is(err, logstore.ErrInvalid) {
 		t.Errorf("Open with MinConns -1: error %v, want ErrInvalid", err)
 	}
 }
