@@ -109,6 +109,10 @@ type ScaleResult struct {
 	// at the end of the drain; FirstErr the first failed call's error.
 	Behind   int
 	FirstErr string
+	// GCs is the number of garbage collections of this process during
+	// the write window: the simulated nodes share its heap, so each one
+	// slows them all at once, where separate machines would not.
+	GCs uint64
 	// LoadAvg is this machine's 1-minute load average at the start.
 	LoadAvg string
 	// Err, when not empty, says why the measurement could not be made.
@@ -214,11 +218,12 @@ func measureWrites(ctx context.Context, cfg ScaleConfig, w logstore.Store, obs o
 	seen := newSeenLog(latest+1, 2*cfg.Rate*int(cfg.Load/time.Second+1))
 	f.seen.Store(seen)
 	var wr writeStats
+	gcs := gcCycles()
 	r.Load, _, err = window(ctx, obs, relays, cfg.Load, func(ctx context.Context) { wr = writeAtRate(ctx, w, cfg.Rate, seen) })
 	if err != nil {
 		return fmt.Errorf("write window: %w", err)
 	}
-	r.Rate, r.WriteErrs = wr.rate, wr.errs
+	r.Rate, r.WriteErrs, r.GCs = wr.rate, wr.errs, gcCycles()-gcs
 	deadline := time.Now().Add(cfg.Drain)
 	for !seen.complete(r.Nodes) && time.Now().Before(deadline) && ctx.Err() == nil {
 		sleep(ctx, 10*time.Millisecond)

@@ -111,6 +111,9 @@ func scaleNotes(r ScaleResult) string {
 	if r.Load.Bench >= 0 {
 		notes = append(notes, fmt.Sprintf("tailers' CPU %.2f s/s idle, %.2f s/s under writes", r.Idle.Bench, r.Load.Bench))
 	}
+	if r.GCs > 0 {
+		notes = append(notes, fmt.Sprintf("%d GCs of the tailers' process under writes", r.GCs))
+	}
 	if r.Load.Relays >= 0 {
 		notes = append(notes, fmt.Sprintf("relays' CPU %.2f s/s idle, %.2f s/s under writes", r.Idle.Relays, r.Load.Relays))
 	}

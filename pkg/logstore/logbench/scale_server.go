@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -200,6 +201,17 @@ func selfCPU() time.Duration {
 		return -1
 	}
 	return t.Self
+}
+
+// gcCycles returns the number of garbage collections this process has
+// completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // pidsCPU returns the CPU time of the processes pids, or -1 when one cannot

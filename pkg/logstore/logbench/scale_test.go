@@ -294,6 +294,8 @@ func TestScaleRow(t *testing.T) {
 		{"no verdict below 1,000 nodes", small, []string{"load 3.10 |  |"}},
 		{"the tailers' CPU", func() ScaleResult { r := small; r.Idle.Bench, r.Load.Bench = 0.2, 0.5; return r }(),
 			[]string{"tailers' CPU 0.20 s/s idle, 0.50 s/s under writes"}},
+		{"the tailers' collections", func() ScaleResult { r := small; r.GCs = 7; return r }(),
+			[]string{"; 7 GCs of the tailers' process under writes;"}},
 		{"the relays' CPU", func() ScaleResult { r := small; r.Idle.Relays, r.Load.Relays = 0.01, 0.3; return r }(),
 			[]string{"relays' CPU 0.01 s/s idle, 0.30 s/s under writes"}},
 		{"stopped", ScaleResult{Target: "postgres", Nodes: 1000, Err: "open store 401 of 1000: too many clients | x", LoadAvg: "9.00"},
