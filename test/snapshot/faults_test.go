@@ -86,9 +86,15 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 			removeManifest(t, l, m)
 			publishFile(t, l, s.ID(), m.UpdateID, p)
 		}},
-		// Caught by the check of the file as it arrives (its SHA-256 or its
-		// structure), which is what refuses a corrupt file: "corrupt".
-		{"bit flip in transit", "corrupt", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+		// Caught as the file arrives by the manifest's XXH3-128:
+		// "checksum"; by the file's own SHA-256 for a manifest written
+		// before manifests had one: "corrupt".
+		{"bit flip in transit", "checksum", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+			flipInTransit(t, m.Object)
+		}},
+		{"bit flip in transit, manifest without XXH3-128", "corrupt", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+			m.XXH3 = ""
+			rewriteManifest(t, l, m)
 			flipInTransit(t, m.Object)
 		}},
 		{"truncated object", "corrupt", func(t *testing.T, l *snapshot.Layout, s logstore.Store, m snapshot.Manifest) {

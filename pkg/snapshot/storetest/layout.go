@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/zeebo/xxh3"
 
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/snapshot"
@@ -207,8 +210,11 @@ func testPrune(t *testing.T, s snapshot.Store) {
 func testDownloadCorrupt(t *testing.T, s snapshot.Store) {
 	l := snapshot.NewLayout(s, "dl")
 	log := logstore.NewLogID()
-	p, _ := publish(t, l, log, 1, 200<<10)
+	p, data := publish(t, l, log, 1, 200<<10)
 	opts := snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4}
+	if sum := xxh3.Hash128(data).Bytes(); p.Manifest.XXH3 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("manifest's XXH3-128 %q, the file's is %x", p.Manifest.XXH3, sum)
+	}
 	bad := p.Manifest
 	bad.SHA256 = "00" + bad.SHA256[2:]
 	if _, err := download(t, l, bad, opts); !errors.Is(err, snapshot.ErrCorrupt) {
@@ -217,6 +223,20 @@ func testDownloadCorrupt(t *testing.T, s snapshot.Store) {
 	if _, err := download(t, l, p.Manifest, snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4,
 		Checksum: snapshot.ChecksumCRC64NVME}); err != nil {
 		t.Fatalf("download checking the CRC64NVME: %v", err)
+	}
+	if _, err := download(t, l, p.Manifest, snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4,
+		Checksum: snapshot.ChecksumXXH3}); err != nil {
+		t.Fatalf("download checking the XXH3-128: %v", err)
+	}
+	bad = p.Manifest
+	bad.XXH3 = "00" + bad.XXH3[2:]
+	if _, err := download(t, l, bad, snapshot.DownloadOptions{Checksum: snapshot.ChecksumXXH3}); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("download with a wrong XXH3-128: %v, want ErrCorrupt", err)
+	}
+	bad = p.Manifest
+	bad.XXH3, bad.SHA256 = "", "00"+bad.SHA256[2:] // a manifest from before XXH3: its SHA-256 is checked
+	if _, err := download(t, l, bad, snapshot.DownloadOptions{Checksum: snapshot.ChecksumXXH3}); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("download checking the XXH3-128 of a manifest without one, wrong SHA-256: %v, want ErrCorrupt", err)
 	}
 	bad = p.Manifest
 	bad.CRC64NVME = "AAAAAAAAAAA="
