@@ -2,8 +2,6 @@ package cachefile
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -11,15 +9,7 @@ import (
 // (Parts' sum is nil), as a download that checks its own checksum feeds it.
 func skipSumCheck(t testing.TB, data []byte, piece int) (Info, error) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := fileOf(t, data)
 	c := NewSealCheck(int64(len(data)))
 	c.SkipSum()
 	sum, walk := c.Parts()
