@@ -16,6 +16,7 @@ import (
 	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/snapshot"
+	"github.com/whycache/whycache/pkg/snapshot/storetest"
 )
 
 // counterValue reads a labelled counter from the bootstrapper's metrics.
@@ -75,14 +76,14 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 	}{
 		{"bit flip in the object", "object_mismatch", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
 			p := downloadTo(t, l, m)
-			flipBit(t, p, m.Size/2)
+			storetest.FlipBits(t, p, m.Size/2, 0x10)
 			if _, err := l.Store().PutFile(t.Context(), m.Object, p, nil); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"bit flip published with its own checksum", "corrupt", func(t *testing.T, l *snapshot.Layout, s logstore.Store, m snapshot.Manifest) {
 			p := downloadTo(t, l, m)
-			flipBit(t, p, m.Size-100)
+			storetest.FlipBits(t, p, m.Size-100, 0x10)
 			removeManifest(t, l, m)
 			publishFile(t, l, s.ID(), m.UpdateID, p)
 		}},
@@ -235,23 +236,6 @@ func TestNoUsableSnapshot(t *testing.T) {
 		t.Fatalf("bootstrap above horizon 0 with no snapshot: %v, want ErrNoSnapshot", err)
 	}
 	t.Logf("the error says: %v", err)
-}
-
-func flipBit(t *testing.T, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func removeManifest(t *testing.T, l *snapshot.Layout, m snapshot.Manifest) {
