@@ -69,6 +69,7 @@ func FuzzDecodeManifest(f *testing.F) {
 	f.Add(goodManifest(nil))
 	f.Add(goodManifest(func(m map[string]any) { delete(m, "xxh3") }))
 	f.Add([]byte(`{"manifest_version":1}`))
+	f.Add(goodManifest(func(m map[string]any) { m["created"] = "2026-11-30T12:00:00+01:00" }))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeManifest("k", b)
 		if err != nil {
@@ -85,6 +86,9 @@ func FuzzDecodeManifest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded manifest refused: %v", err)
 		}
+		// A time's zone survives JSON as an offset, not as the same
+		// *time.Location: compare instants.
+		m.Created, m2.Created = m.Created.UTC(), m2.Created.UTC()
 		if m2 != m {
 			t.Fatalf("round trip: %+v, want %+v", m2, m)
 		}
