@@ -267,16 +267,15 @@ func (d *download) run(ctx context.Context) error {
 		sinks = append(sinks, xx)
 	}
 	for _, w := range d.opts.Also {
-		if w == nil {
-			continue
-		}
-		if len(sinks) == 1 && xx != nil {
+		switch {
+		case w == nil:
+		case xx != nil && sinks[0] == io.Writer(xx):
 			// The XXH3-128 costs less than reading the bytes back once
 			// more: it rides with the first consumer.
 			sinks[0] = io.MultiWriter(xx, w)
-			continue
+		default:
+			sinks = append(sinks, w)
 		}
-		sinks = append(sinks, w)
 	}
 	for range sinks {
 		d.wakes = append(d.wakes, make(chan struct{}, 1))

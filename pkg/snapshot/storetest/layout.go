@@ -61,16 +61,19 @@ func testPublishLatest(t *testing.T, s snapshot.Store) {
 	if !a.PointerMoved || latestID(t, l, log) != 10 {
 		t.Fatalf("first publish: %+v", a)
 	}
-	// Each consumer gets the parts in order, whatever order they arrive in.
-	var also, also2 bytes.Buffer
-	got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3,
-		Also: []io.Writer{&also, nil, &also2}})
-	if err != nil || !bytes.Equal(got, aData) {
-		t.Fatalf("download: %d bytes, %v", len(got), err)
-	}
-	for i, b := range []*bytes.Buffer{&also, &also2} {
-		if !bytes.Equal(b.Bytes(), aData) {
-			t.Fatalf("DownloadOptions.Also[%d] got %d bytes, not the object's %d", i, b.Len(), len(aData))
+	// Each consumer gets the parts in order, whatever order they arrive
+	// in, whichever checksum the download computes beside them.
+	for _, sum := range []snapshot.Checksum{snapshot.ChecksumSHA256, snapshot.ChecksumCRC64NVME, snapshot.ChecksumXXH3, snapshot.ChecksumNone} {
+		var also, also2 bytes.Buffer
+		got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3,
+			Also: []io.Writer{nil, &also, nil, &also2}, Checksum: sum})
+		if err != nil || !bytes.Equal(got, aData) {
+			t.Fatalf("download, checksum %d: %d bytes, %v", sum, len(got), err)
+		}
+		for i, b := range []*bytes.Buffer{&also, &also2} {
+			if !bytes.Equal(b.Bytes(), aData) {
+				t.Fatalf("checksum %d: DownloadOptions.Also's consumer %d got %d bytes, not the object's %d", sum, i, b.Len(), len(aData))
+			}
 		}
 	}
 	if b, _ := publish(t, l, log, 20, 1000); !b.PointerMoved || latestID(t, l, log) != 20 {
