@@ -91,23 +91,23 @@ func (l *Layout) Publish(ctx context.Context, file string, info PublishInfo, pro
 		sums fileSums
 		err  error
 	}
-	shaCh := make(chan sumsResult, 1)
+	sumsCh := make(chan sumsResult, 1)
 	go func() {
 		sums, err := sumFile(ctx, file)
-		shaCh <- sumsResult{sums, err}
+		sumsCh <- sumsResult{sums, err}
 	}()
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	base := l.Dir(info.Log) + fmt.Sprintf("%020d-%s", info.UpdateID, hex.EncodeToString(rnd[:]))
 	obj, err := l.store.PutFile(ctx, base+objectSuffix, file, progress)
-	sha := <-shaCh
+	summed := <-sumsCh
 	if err != nil {
 		return Published{}, fmt.Errorf("publish: upload: %w", err)
 	}
-	if sha.err != nil {
-		return Published{}, fmt.Errorf("publish: %w", sha.err)
+	if summed.err != nil {
+		return Published{}, fmt.Errorf("publish: %w", summed.err)
 	}
-	sums := sha.sums
+	sums := summed.sums
 	// Read back what the store holds: the manifest records the server's
 	// checksum, which must be the one computed from the file.
 	st, err := l.store.Stat(ctx, obj.Key)
