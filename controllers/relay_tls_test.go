@@ -1,14 +1,7 @@
 package controllers
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -21,66 +14,35 @@ import (
 	"k8s.io/utils/ptr"
 
 	whycachev1 "github.com/whycache/whycache/api/v1alpha1"
+	"github.com/whycache/whycache/internal/testcerts"
 )
 
-// testCA is a certificate authority for tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
+// newTestCA returns a certificate authority for tests.
+func newTestCA(t *testing.T, now time.Time) *testcerts.CA {
+	t.Helper()
+	ca, err := testcerts.NewCA("test CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }
 
-var testSerial int64
-
-func newTestCA(t *testing.T, now time.Time) *testCA {
+// issue returns a serving certificate for dns signed by ca, valid from
+// notBefore to notAfter, and its key, in PEM.
+func issue(t *testing.T, ca *testcerts.CA, dns []string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, k, err := ca.Issue(testcerts.Leaf{DNS: dns, NotBefore: notBefore, NotAfter: notAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testSerial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(testSerial), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a serving certificate for dns, valid from notBefore to
-// notAfter, and its key, in PEM.
-func (ca *testCA) issue(t *testing.T, dns []string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testSerial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(testSerial), Subject: pkix.Name{CommonName: dns[0]}, DNSNames: dns,
-		NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	return c, k
 }
 
 // relayTLSSecretData is what cert-manager writes for a certificate of dns
 // signed by ca, valid for a day around now.
-func relayTLSSecretData(t *testing.T, ca *testCA, now time.Time, dns ...string) map[string][]byte {
-	crt, key := ca.issue(t, dns, now.Add(-time.Hour), now.Add(24*time.Hour))
-	return map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key, "ca.crt": ca.pem}
+func relayTLSSecretData(t *testing.T, ca *testcerts.CA, now time.Time, dns ...string) map[string][]byte {
+	crt, key := issue(t, ca, dns, now.Add(-time.Hour), now.Add(24*time.Hour))
+	return map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key, "ca.crt": ca.PEM}
 }
 
 func TestCheckRelayTLS(t *testing.T) {
@@ -96,9 +58,9 @@ func TestCheckRelayTLS(t *testing.T) {
 		change(d)
 		return d
 	}
-	_, otherKey := ca.issue(t, []string{host}, now.Add(-time.Hour), now.Add(time.Hour))
+	_, otherKey := issue(t, ca, []string{host}, now.Add(-time.Hour), now.Add(time.Hour))
 	wrongHost := relayTLSSecretData(t, ca, now, "cache-relay.other.svc")
-	expired, expiredKey := ca.issue(t, []string{host}, now.Add(-48*time.Hour), now.Add(-time.Hour))
+	expired, expiredKey := issue(t, ca, []string{host}, now.Add(-48*time.Hour), now.Add(-time.Hour))
 	tests := []struct {
 		name  string
 		data  map[string][]byte // nil: no Secret
@@ -107,13 +69,13 @@ func TestCheckRelayTLS(t *testing.T) {
 	}{
 		{"usable", good, "ca.crt", ""},
 		{"the CA under another key", with(func(d map[string][]byte) { d["root.pem"] = d["ca.crt"]; delete(d, "ca.crt") }), "root.pem", ""},
-		{"CA bundle with the CA second", with(func(d map[string][]byte) { d["ca.crt"] = append(slices.Clone(other.pem), ca.pem...) }), "ca.crt", ""},
+		{"CA bundle with the CA second", with(func(d map[string][]byte) { d["ca.crt"] = append(slices.Clone(other.PEM), ca.PEM...) }), "ca.crt", ""},
 		{"no Secret", nil, "ca.crt", "Secret relay-tls does not exist"},
 		{"no CA", with(func(d map[string][]byte) { delete(d, "ca.crt") }), "ca.crt", "Secret relay-tls has no key ca.crt"},
 		{"no key", with(func(d map[string][]byte) { delete(d, "tls.key") }), "ca.crt", "has no key tls.key"},
 		{"key of another certificate", with(func(d map[string][]byte) { d["tls.key"] = otherKey }), "ca.crt", "tls.crt and tls.key"},
 		{"CA not PEM", with(func(d map[string][]byte) { d["ca.crt"] = []byte("not a certificate") }), "ca.crt", "ca.crt holds no PEM certificate"},
-		{"signed by another CA", with(func(d map[string][]byte) { d["ca.crt"] = other.pem }), "ca.crt", "does not verify for cache-relay.apps.svc with the CA in ca.crt"},
+		{"signed by another CA", with(func(d map[string][]byte) { d["ca.crt"] = other.PEM }), "ca.crt", "does not verify for cache-relay.apps.svc with the CA in ca.crt"},
 		{"names another host", wrongHost, "ca.crt", "does not verify for cache-relay.apps.svc"},
 		{"expired", with(func(d map[string][]byte) { d["tls.crt"], d["tls.key"] = expired, expiredKey }), "ca.crt", "expired"},
 	}

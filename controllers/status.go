@@ -131,7 +131,8 @@ func setConditions(st *whycachev1.WhycacheInstanceStatus, in statusInput) {
 	store := storeCondition(in.Store)
 	nodes := nodesCondition(in.DaemonSet)
 	snaps := snapshotsCondition(in)
-	degraded := degradedCondition(in, st, store)
+	relay, relayWanted := relayCondition(in.Relay)
+	degraded := degradedCondition(in, st, store, relay)
 	ready := condition{metav1.ConditionTrue, whycachev1.ReasonReady, "the agents are ready and the log store is reachable"}
 	switch {
 	case in.SpecErr != nil:
@@ -142,6 +143,10 @@ func setConditions(st *whycachev1.WhycacheInstanceStatus, in statusInput) {
 		ready = condition{metav1.ConditionFalse, nodes.reason, nodes.message}
 	case snaps.status != metav1.ConditionTrue:
 		ready = condition{metav1.ConditionFalse, snaps.reason, snaps.message}
+	case relayWanted && relay.status != metav1.ConditionTrue:
+		// The agents read the log through the relays: with none
+		// available no write reaches them, however ready they are.
+		ready = condition{metav1.ConditionFalse, relay.reason, relay.message}
 	}
 	for _, tc := range []struct {
 		typ string
@@ -155,7 +160,7 @@ func setConditions(st *whycachev1.WhycacheInstanceStatus, in statusInput) {
 	} {
 		setCondition(st, in, tc.typ, tc.c)
 	}
-	if relay, ok := relayCondition(in.Relay); ok {
+	if relayWanted {
 		setCondition(st, in, whycachev1.ConditionRelayAvailable, relay)
 	} else {
 		meta.RemoveStatusCondition(&st.Conditions, whycachev1.ConditionRelayAvailable)
@@ -225,7 +230,7 @@ func snapshotsCondition(in statusInput) condition {
 	return condition{metav1.ConditionTrue, whycachev1.ReasonSnapshotSucceeded, "the newest snapshot Job succeeded"}
 }
 
-func degradedCondition(in statusInput, st *whycachev1.WhycacheInstanceStatus, store condition) condition {
+func degradedCondition(in statusInput, st *whycachev1.WhycacheInstanceStatus, store, relay condition) condition {
 	var reasons, msgs []string
 	add := func(reason, msg string) { reasons, msgs = append(reasons, reason), append(msgs, msg) }
 	if in.SpecErr != nil {
@@ -236,6 +241,11 @@ func degradedCondition(in statusInput, st *whycachev1.WhycacheInstanceStatus, st
 	}
 	if in.SnapshotsEnabled && in.Snapshot.NewestFailed {
 		add(whycachev1.ReasonSnapshotFailed, "the newest snapshot Job failed")
+	}
+	if relay.reason == whycachev1.ReasonRelayTLSInvalid {
+		// Unlike relays still starting, a Secret that does not fit
+		// needs a person.
+		add(relay.reason, relay.message)
 	}
 	if in.Rewrite.NewestFailed {
 		add(whycachev1.ReasonRewriteFailed, "the newest history rewrite Job failed")

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,19 @@ func TestComputeStatus(t *testing.T) {
 			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) {
 				mustf(t, st.MissedSnapshots == 2, "missedSnapshots = %d", st.MissedSnapshots)
 			}},
+		{"relay available", func(in *statusInput) { in.Relay = relayObserved{Wanted: true, Deployment: relayDeployment(2, 1)} },
+			want{metav1.ConditionTrue, metav1.ConditionFalse, whycachev1.ReasonReady, whycachev1.ReasonAsExpected}, nil},
+		{"no relay available", func(in *statusInput) { in.Relay = relayObserved{Wanted: true, Deployment: relayDeployment(2, 0)} },
+			want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonRelaysUnavailable, whycachev1.ReasonAsExpected},
+			func(t *testing.T, st whycachev1.WhycacheInstanceStatus) {
+				r := meta.FindStatusCondition(st.Conditions, whycachev1.ConditionReady)
+				mustf(t, strings.Contains(r.Message, "0 of 2 relays"), "Ready message %q", r.Message)
+			}},
+		{"relay not created yet", func(in *statusInput) { in.Relay = relayObserved{Wanted: true} },
+			want{metav1.ConditionFalse, metav1.ConditionFalse, whycachev1.ReasonRelayNotCreated, whycachev1.ReasonAsExpected}, nil},
+		{"relay TLS Secret unusable", func(in *statusInput) {
+			in.Relay = relayObserved{Wanted: true, Deployment: relayDeployment(2, 2), TLSProblem: errors.New("secret x has no tls.crt")}
+		}, want{metav1.ConditionFalse, metav1.ConditionTrue, whycachev1.ReasonRelayTLSInvalid, whycachev1.ReasonRelayTLSInvalid}, nil},
 		{"rewrite failed degrades but leaves Ready", func(in *statusInput) { in.Rewrite.NewestFailed = true },
 			want{metav1.ConditionTrue, metav1.ConditionTrue, whycachev1.ReasonReady, whycachev1.ReasonRewriteFailed}, nil},
 		{"next runs and results", func(in *statusInput) {
@@ -122,8 +136,8 @@ func TestComputeStatus(t *testing.T) {
 					t.Errorf("%s = %+v, want %s/%s", c.typ, got, c.status, c.reason)
 				}
 			}
-			if len(st.Conditions) != 5 {
-				t.Errorf("%d conditions, want 5", len(st.Conditions))
+			if want := 5 + btoi(in.Relay.Wanted); len(st.Conditions) != want {
+				t.Errorf("%d conditions, want %d", len(st.Conditions), want)
 			}
 			if tc.check != nil {
 				tc.check(t, st)
@@ -145,4 +159,20 @@ func TestComputeStatusStable(t *testing.T) {
 			t.Errorf("condition %s moved its transition time without a change", first.Conditions[i].Type)
 		}
 	}
+}
+
+// relayDeployment is a relay Deployment of want replicas, available of
+// them available.
+func relayDeployment(want, available int32) *appsv1.Deployment {
+	d := &appsv1.Deployment{}
+	d.Spec.Replicas = &want
+	d.Status.AvailableReplicas = available
+	return d
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

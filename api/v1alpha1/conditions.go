@@ -5,8 +5,9 @@ package v1alpha1
 // present only while the spec has a relay section.
 const (
 	// ConditionReady is True when the spec is valid, the log store is
-	// reachable, every desired node's agent is ready, and snapshots (when
-	// configured) are healthy.
+	// reachable, every desired node's agent is ready, snapshots (when
+	// configured) are healthy, and a relay (when the spec has a relay
+	// section) is available.
 	ConditionReady = "Ready"
 	// ConditionLogStoreReachable is True when the operator's last read of
 	// the log store (its Secret, then the latest id, horizon and nodes)
@@ -21,8 +22,8 @@ const (
 	// yet) and no scheduled run was missed since.
 	ConditionSnapshotsHealthy = "SnapshotsHealthy"
 	// ConditionDegraded is True when something needs a person: an invalid
-	// spec, an unreachable log store, a failed snapshot or rewrite Job, or
-	// lagging nodes.
+	// spec, an unreachable log store, a failed snapshot or rewrite Job,
+	// lagging nodes, or a relay TLS Secret that does not fit.
 	ConditionDegraded = "Degraded"
 	// ConditionRelayAvailable is present while the spec has a relay
 	// section, and True when the relay Deployment has at least one

@@ -33,9 +33,8 @@ func sealedBytes(t testing.TB, keys int) []byte {
 	return data
 }
 
-// streamCheck writes data to a file and to a SealCheck in pieces of piece
-// bytes, and returns Finish's result.
-func streamCheck(t testing.TB, data []byte, size int64, piece int) (Info, error) {
+// fileOf writes data to a file and returns it open; the test closes it.
+func fileOf(t testing.TB, data []byte) *os.File {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -45,7 +44,15 @@ func streamCheck(t testing.TB, data []byte, size int64, piece int) (Info, error)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// streamCheck writes data to a file and to a SealCheck in pieces of piece
+// bytes, and returns Finish's result.
+func streamCheck(t testing.TB, data []byte, size int64, piece int) (Info, error) {
+	t.Helper()
+	f := fileOf(t, data)
 	c := NewSealCheck(size)
 	for rest := data; len(rest) > 0; {
 		n := min(piece, len(rest))
@@ -59,15 +66,7 @@ func streamCheck(t testing.TB, data []byte, size int64, piece int) (Info, error)
 // goroutine of its own, as a download feeds them.
 func partsCheck(t testing.TB, data []byte, size int64, piece int) (Info, error) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := fileOf(t, data)
 	c := NewSealCheck(size)
 	sum, walk := c.Parts()
 	var wg sync.WaitGroup

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeebo/xxh3"
+
 	"github.com/whycache/whycache/pkg/logstore"
 )
 
@@ -83,29 +85,29 @@ type Published struct {
 // then its manifest, then the pointer, which only ever moves to a higher
 // update id. progress, when not nil, is called as bytes go up.
 func (l *Layout) Publish(ctx context.Context, file string, info PublishInfo, progress func(done, total int64)) (Published, error) {
-	// The SHA-256 goes into the manifest only, so it is computed while the
-	// upload runs rather than before it.
-	type shaResult struct {
-		sum [32]byte
-		err error
+	// The checksums go into the manifest only, so they are computed while
+	// the upload runs rather than before it.
+	type sumsResult struct {
+		sums fileSums
+		err  error
 	}
-	shaCh := make(chan shaResult, 1)
+	sumsCh := make(chan sumsResult, 1)
 	go func() {
-		sum, err := fileSHA256(ctx, file)
-		shaCh <- shaResult{sum, err}
+		sums, err := sumFile(ctx, file)
+		sumsCh <- sumsResult{sums, err}
 	}()
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	base := l.Dir(info.Log) + fmt.Sprintf("%020d-%s", info.UpdateID, hex.EncodeToString(rnd[:]))
 	obj, err := l.store.PutFile(ctx, base+objectSuffix, file, progress)
-	sha := <-shaCh
+	summed := <-sumsCh
 	if err != nil {
 		return Published{}, fmt.Errorf("publish: upload: %w", err)
 	}
-	if sha.err != nil {
-		return Published{}, fmt.Errorf("publish: %w", sha.err)
+	if summed.err != nil {
+		return Published{}, fmt.Errorf("publish: %w", summed.err)
 	}
-	sum := sha.sum
+	sums := summed.sums
 	// Read back what the store holds: the manifest records the server's
 	// checksum, which must be the one computed from the file.
 	st, err := l.store.Stat(ctx, obj.Key)
@@ -121,7 +123,8 @@ func (l *Layout) Publish(ctx context.Context, file string, info PublishInfo, pro
 		created = time.Now()
 	}
 	m := Manifest{Version: ManifestVersion, LogID: info.Log.String(), FormatVersion: info.FormatVersion,
-		UpdateID: info.UpdateID, Object: obj.Key, Size: st.Size, SHA256: hex.EncodeToString(sum[:]),
+		UpdateID: info.UpdateID, Object: obj.Key, Size: st.Size, SHA256: hex.EncodeToString(sums.sha256[:]),
+		XXH3:      hex.EncodeToString(sums.xxh3[:]),
 		CRC64NVME: obj.CRC64NVME, ETag: st.ETag, Created: created.UTC(), ToolVersion: info.ToolVersion,
 		Key: base + manifestExt}
 	b, err := json.MarshalIndent(m, "", "  ")
@@ -292,17 +295,25 @@ func objectUpdateID(key string) (uint64, bool) {
 	return id, err == nil
 }
 
-func fileSHA256(ctx context.Context, file string) ([32]byte, error) {
+// fileSums are the whole-file checksums a manifest records.
+type fileSums struct {
+	sha256 [32]byte
+	xxh3   [16]byte
+}
+
+// sumFile computes the file's checksums in one read of it.
+func sumFile(ctx context.Context, file string) (fileSums, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return [32]byte{}, err
+		return fileSums{}, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, &progressReader{ctx: ctx, r: f}); err != nil {
-		return [32]byte{}, fmt.Errorf("SHA-256 of %s: %w", file, err)
+	sha, xx := sha256.New(), xxh3.New()
+	if _, err := io.Copy(io.MultiWriter(sha, xx), &progressReader{ctx: ctx, r: f}); err != nil {
+		return fileSums{}, fmt.Errorf("checksums of %s: %w", file, err)
 	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum, nil
+	var s fileSums
+	sha.Sum(s.sha256[:0])
+	s.xxh3 = xx.Sum128().Bytes()
+	return s, nil
 }

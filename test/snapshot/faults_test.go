@@ -16,6 +16,7 @@ import (
 	"github.com/whycache/whycache/pkg/cachefile"
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/snapshot"
+	"github.com/whycache/whycache/pkg/snapshot/storetest"
 )
 
 // counterValue reads a labelled counter from the bootstrapper's metrics.
@@ -75,20 +76,26 @@ func TestBadSnapshotFallsBack(t *testing.T) {
 	}{
 		{"bit flip in the object", "object_mismatch", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
 			p := downloadTo(t, l, m)
-			flipBit(t, p, m.Size/2)
+			storetest.FlipBits(t, p, m.Size/2, 0x10)
 			if _, err := l.Store().PutFile(t.Context(), m.Object, p, nil); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"bit flip published with its own checksum", "corrupt", func(t *testing.T, l *snapshot.Layout, s logstore.Store, m snapshot.Manifest) {
 			p := downloadTo(t, l, m)
-			flipBit(t, p, m.Size-100)
+			storetest.FlipBits(t, p, m.Size-100, 0x10)
 			removeManifest(t, l, m)
 			publishFile(t, l, s.ID(), m.UpdateID, p)
 		}},
-		// Caught by the check of the file as it arrives (its SHA-256 or its
-		// structure), which is what refuses a corrupt file: "corrupt".
-		{"bit flip in transit", "corrupt", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+		// Caught as the file arrives by the manifest's XXH3-128:
+		// "checksum"; by the file's own SHA-256 for a manifest written
+		// before manifests had one: "corrupt".
+		{"bit flip in transit", "checksum", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+			flipInTransit(t, m.Object)
+		}},
+		{"bit flip in transit, manifest without XXH3-128", "corrupt", func(t *testing.T, l *snapshot.Layout, _ logstore.Store, m snapshot.Manifest) {
+			m.XXH3 = ""
+			rewriteManifest(t, l, m)
 			flipInTransit(t, m.Object)
 		}},
 		{"truncated object", "corrupt", func(t *testing.T, l *snapshot.Layout, s logstore.Store, m snapshot.Manifest) {
@@ -229,23 +236,6 @@ func TestNoUsableSnapshot(t *testing.T) {
 		t.Fatalf("bootstrap above horizon 0 with no snapshot: %v, want ErrNoSnapshot", err)
 	}
 	t.Logf("the error says: %v", err)
-}
-
-func flipBit(t *testing.T, path string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func removeManifest(t *testing.T, l *snapshot.Layout, m snapshot.Manifest) {

@@ -71,6 +71,7 @@ func TestNodeAwayAcrossSafeRewrite(t *testing.T) {
 			}
 			head = write(t, store, 100, 50)
 			la.WaitApplied(t, head)
+			waitReported(t, store, "live", head)
 
 			res := safeRewrite(t, url, snapURL, liveAge)
 			if res.DeleteLimit != 0 || res.Horizon != 0 {
@@ -100,6 +101,22 @@ func TestNodeAwayAcrossSafeRewrite(t *testing.T) {
 // waitAway polls until the node's last heartbeat is older than age.
 func waitAway(t *testing.T, s logstore.Store, node string, age time.Duration) {
 	t.Helper()
+	waitNode(t, s, node, fmt.Sprintf("a heartbeat older than %s", age), func(n logstore.NodeProgress) bool {
+		return time.Since(n.Heartbeat) > age
+	})
+}
+
+// waitReported polls until the node's heartbeat in the store reports id
+// applied: the agent applies before it reports, and a safe rewrite reads
+// the reports.
+func waitReported(t *testing.T, s logstore.Store, node string, id uint64) {
+	t.Helper()
+	waitNode(t, s, node, fmt.Sprintf("update %d applied", id), func(n logstore.NodeProgress) bool { return n.AppliedID >= id })
+}
+
+// waitNode polls the store's node records until node's satisfies ok.
+func waitNode(t *testing.T, s logstore.Store, node, want string, ok func(logstore.NodeProgress) bool) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		nodes, err := s.Nodes(t.Context())
@@ -107,12 +124,12 @@ func waitAway(t *testing.T, s logstore.Store, node string, age time.Duration) {
 			t.Fatal(err)
 		}
 		for _, n := range nodes {
-			if n.Node == node && time.Since(n.Heartbeat) > age {
+			if n.Node == node && ok(n) {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node %s still has a heartbeat younger than %s: %+v", node, age, nodes)
+			t.Fatalf("node %s has not reported %s: %+v", node, want, nodes)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

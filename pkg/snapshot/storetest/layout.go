@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/zeebo/xxh3"
 
 	"github.com/whycache/whycache/pkg/logstore"
 	"github.com/whycache/whycache/pkg/snapshot"
@@ -58,16 +61,19 @@ func testPublishLatest(t *testing.T, s snapshot.Store) {
 	if !a.PointerMoved || latestID(t, l, log) != 10 {
 		t.Fatalf("first publish: %+v", a)
 	}
-	// Each consumer gets the parts in order, whatever order they arrive in.
-	var also, also2 bytes.Buffer
-	got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3,
-		Also: []io.Writer{&also, nil, &also2}})
-	if err != nil || !bytes.Equal(got, aData) {
-		t.Fatalf("download: %d bytes, %v", len(got), err)
-	}
-	for i, b := range []*bytes.Buffer{&also, &also2} {
-		if !bytes.Equal(b.Bytes(), aData) {
-			t.Fatalf("DownloadOptions.Also[%d] got %d bytes, not the object's %d", i, b.Len(), len(aData))
+	// Each consumer gets the parts in order, whatever order they arrive
+	// in, whichever checksum the download computes beside them.
+	for _, sum := range []snapshot.Checksum{snapshot.ChecksumSHA256, snapshot.ChecksumCRC64NVME, snapshot.ChecksumXXH3, snapshot.ChecksumNone} {
+		var also, also2 bytes.Buffer
+		got, err := download(t, l, a.Manifest, snapshot.DownloadOptions{PartSize: 64 << 10, Concurrency: 3,
+			Also: []io.Writer{nil, &also, nil, &also2}, Checksum: sum})
+		if err != nil || !bytes.Equal(got, aData) {
+			t.Fatalf("download, checksum %d: %d bytes, %v", sum, len(got), err)
+		}
+		for i, b := range []*bytes.Buffer{&also, &also2} {
+			if !bytes.Equal(b.Bytes(), aData) {
+				t.Fatalf("checksum %d: DownloadOptions.Also's consumer %d got %d bytes, not the object's %d", sum, i, b.Len(), len(aData))
+			}
 		}
 	}
 	if b, _ := publish(t, l, log, 20, 1000); !b.PointerMoved || latestID(t, l, log) != 20 {
@@ -207,8 +213,11 @@ func testPrune(t *testing.T, s snapshot.Store) {
 func testDownloadCorrupt(t *testing.T, s snapshot.Store) {
 	l := snapshot.NewLayout(s, "dl")
 	log := logstore.NewLogID()
-	p, _ := publish(t, l, log, 1, 200<<10)
+	p, data := publish(t, l, log, 1, 200<<10)
 	opts := snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4}
+	if sum := xxh3.Hash128(data).Bytes(); p.Manifest.XXH3 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("manifest's XXH3-128 %q, the file's is %x", p.Manifest.XXH3, sum)
+	}
 	bad := p.Manifest
 	bad.SHA256 = "00" + bad.SHA256[2:]
 	if _, err := download(t, l, bad, opts); !errors.Is(err, snapshot.ErrCorrupt) {
@@ -217,6 +226,20 @@ func testDownloadCorrupt(t *testing.T, s snapshot.Store) {
 	if _, err := download(t, l, p.Manifest, snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4,
 		Checksum: snapshot.ChecksumCRC64NVME}); err != nil {
 		t.Fatalf("download checking the CRC64NVME: %v", err)
+	}
+	if _, err := download(t, l, p.Manifest, snapshot.DownloadOptions{PartSize: 32 << 10, Concurrency: 4,
+		Checksum: snapshot.ChecksumXXH3}); err != nil {
+		t.Fatalf("download checking the XXH3-128: %v", err)
+	}
+	bad = p.Manifest
+	bad.XXH3 = "00" + bad.XXH3[2:]
+	if _, err := download(t, l, bad, snapshot.DownloadOptions{Checksum: snapshot.ChecksumXXH3}); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("download with a wrong XXH3-128: %v, want ErrCorrupt", err)
+	}
+	bad = p.Manifest
+	bad.XXH3, bad.SHA256 = "", "00"+bad.SHA256[2:] // a manifest from before XXH3: its SHA-256 is checked
+	if _, err := download(t, l, bad, snapshot.DownloadOptions{Checksum: snapshot.ChecksumXXH3}); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("download checking the XXH3-128 of a manifest without one, wrong SHA-256: %v, want ErrCorrupt", err)
 	}
 	bad = p.Manifest
 	bad.CRC64NVME = "AAAAAAAAAAA="

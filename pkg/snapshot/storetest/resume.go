@@ -61,7 +61,7 @@ func testDownloadResume(t *testing.T, s snapshot.Store) {
 	if err := interrupted(t, l, m, dst, 150<<10); err == nil {
 		t.Fatal("interrupted download succeeded")
 	}
-	flipByte(t, dst, 5)
+	FlipBits(t, dst, 5, 0xff)
 	st, err = l.Download(ctxOf(t), m, dst, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,9 @@ func sameFile(t *testing.T, path string, want []byte) {
 	}
 }
 
-func flipByte(t *testing.T, path string, off int64) {
+// FlipBits flips the bits of mask in the byte at off of the file at path:
+// damage for a test to find.
+func FlipBits(t testing.TB, path string, off int64, mask byte) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -122,7 +124,7 @@ func flipByte(t *testing.T, path string, off int64) {
 	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)
 	}
-	b[0] ^= 0xff
+	b[0] ^= mask
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}

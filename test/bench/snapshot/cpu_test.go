@@ -117,7 +117,7 @@ func cpuReport(b *testing.B, size int64, rawGet, download, bootstrap func() erro
 	boot := cpuPer(b, "bootstrap", 3, size, bootstrap)
 	record("CPU per 100 MiB: raw parallel GET (download's part size)", raw.String())
 	record("CPU per 100 MiB: our download alone", dl.String())
-	record("CPU per 100 MiB: bootstrap (download + SealCheck)", boot.String())
+	record("CPU per 100 MiB: bootstrap (download + checks)", boot.String())
 	check := boot.self - dl.self
 	record("  of it the check (bootstrap's client CPU - download's)", fmt.Sprintf("%d ms", check.Milliseconds()))
 	record("  CPU ratio raw GET / bootstrap (both sides)", fmt.Sprintf("%.0f%%", 100*raw.total().Seconds()/boot.total().Seconds()))
