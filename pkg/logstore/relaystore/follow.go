@@ -168,9 +168,9 @@ func (f *follower) stream(ctx context.Context, gen, from uint64, maxOps int) err
 		return err
 	}
 	defer resp.Body.Close()
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	frames := relaywire.NewFrameReader(bufio.NewReaderSize(resp.Body, 64<<10), maxAnswer)
 	for {
-		fr, err := relaywire.ReadFrame(br, maxAnswer)
+		fr, err := frames.Next()
 		if err != nil {
 			return fmt.Errorf("stream: %w", err)
 		}

@@ -116,6 +116,9 @@ type decoder struct {
 	b   []byte
 	off int
 	err error
+	// slab holds the copies of keys and values: one allocation for all
+	// of them instead of one each (the bytes left in b bound their total).
+	slab []byte
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -179,10 +182,16 @@ func (d *decoder) bytes(n uint64) []byte {
 		d.fail("length %d is more than the %d bytes left", n, len(d.b)-d.off)
 		return nil
 	}
-	out := make([]byte, n)
-	copy(out, d.b[d.off:])
+	if n == 0 {
+		return []byte{}
+	}
+	if uint64(cap(d.slab)-len(d.slab)) < n {
+		d.slab = make([]byte, 0, len(d.b)-d.off)
+	}
+	start := len(d.slab)
+	d.slab = append(d.slab, d.b[d.off:d.off+int(n)]...)
 	d.off += int(n)
-	return out
+	return d.slab[start:len(d.slab):len(d.slab)] // capped: an append to it copies
 }
 
 func (d *decoder) ops() []logstore.Op {

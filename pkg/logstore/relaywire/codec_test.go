@@ -2,6 +2,7 @@ package relaywire
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
@@ -46,6 +47,34 @@ func TestPageRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeCopies: a decoded page owns its keys and values (the body may
+// be reused), one key or value grown by append never runs into the next,
+// and they take one allocation between them, not one each.
+func TestDecodeCopies(t *testing.T) {
+	var ops []logstore.Op
+	for i := range 100 {
+		ops = append(ops, logstore.Set(fmt.Appendf(nil, "key-%03d", i), fmt.Appendf(nil, "value-%03d", i)))
+	}
+	page := []logstore.Update{{ID: 1, Time: time.Unix(1, 0), Ops: ops}, {ID: 2, Time: time.Unix(2, 0), Ops: ops[:3]}}
+	b := AppendPage(nil, page)
+	got, err := DecodePage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b)
+	_ = append(got[0].Ops[0].Key, "XXXXXXXX"...)
+	_ = append(got[0].Ops[0].Value, "XXXXXXXX"...)
+	if !samePage(got, page) {
+		t.Fatal("the page changed with its body, or with an append to one key")
+	}
+	b = AppendPage(nil, page)
+	// The page, each update's operations, and one block for all keys and
+	// values (before: two more per operation).
+	if n := testing.AllocsPerRun(20, func() { DecodePage(b) }); n > 4 {
+		t.Errorf("DecodePage of 103 operations: %.0f allocations, want at most 4", n)
 	}
 }
 

@@ -56,6 +56,11 @@ func AppendFrame(b []byte, kind byte, latest uint64, body []byte) []byte {
 // any other malformation matches ErrMalformed, and a stream cut inside a
 // frame returns io.ErrUnexpectedEOF.
 func ReadFrame(r *bufio.Reader, maxBody int) (Frame, error) {
+	return readFrame(r, maxBody, nil)
+}
+
+// readFrame is ReadFrame reading the body into buf when it fits.
+func readFrame(r *bufio.Reader, maxBody int, buf []byte) (Frame, error) {
 	kind, err := r.ReadByte()
 	if err != nil {
 		return Frame{}, err // io.EOF between frames: the stream ended
@@ -81,12 +86,47 @@ func ReadFrame(r *bufio.Reader, maxBody int) (Frame, error) {
 	}
 	f := Frame{Kind: kind, Latest: latest}
 	if n > 0 {
-		f.Body = make([]byte, n)
+		if uint64(cap(buf)) >= n {
+			f.Body = buf[:n]
+		} else {
+			f.Body = make([]byte, n)
+		}
 		if _, err := io.ReadFull(r, f.Body); err != nil {
 			return Frame{}, cutShort("body", err)
 		}
 	}
 	return f, nil
+}
+
+// FrameReader reads the frames of a stream as ReadFrame does, reading
+// their bodies into one buffer it keeps: a stream brings a frame for every
+// few writes, and a new body each time is garbage each time.
+type FrameReader struct {
+	r       *bufio.Reader
+	maxBody int
+	buf     []byte
+}
+
+// keptBody is the largest body buffer a FrameReader keeps between frames:
+// the odd large frame (a catch-up page) gets a buffer of its own rather
+// than pinning megabytes to every stream for its life.
+const keptBody = 64 << 10
+
+// NewFrameReader returns a FrameReader of r whose frames' bodies may take
+// at most maxBody bytes.
+func NewFrameReader(r *bufio.Reader, maxBody int) *FrameReader {
+	return &FrameReader{r: r, maxBody: maxBody, buf: make([]byte, 0, 4<<10)}
+}
+
+// Next reads the next frame, as ReadFrame does. Its Body is valid until
+// the next call of Next: decode it (DecodePage copies what it keeps) or
+// copy it before then.
+func (fr *FrameReader) Next() (Frame, error) {
+	f, err := readFrame(fr.r, fr.maxBody, fr.buf)
+	if err == nil && cap(f.Body) > cap(fr.buf) && cap(f.Body) <= keptBody {
+		fr.buf = f.Body[:0]
+	}
+	return f, err
 }
 
 // readUvarint reads a varint of a frame; unlike binary.ReadUvarint it
