@@ -149,7 +149,6 @@ func relayStoreOptions(name string, create bool, log logr.Logger) logstore.Optio
 }
 
 // readRelayToken reads --token-file.
-
 func readRelayToken(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
