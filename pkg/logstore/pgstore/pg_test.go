@@ -108,7 +108,15 @@ func TestListenerReconnect(t *testing.T) {
 	wake("listening again", 500*time.Millisecond)
 }
 
+// countListeners counts the store's LISTEN connections to the test
+// database.
 func countListeners(t *testing.T, dsn string) (int, error) {
+	return countActivity(t, dsn, "application_name = $1", listenerName)
+}
+
+// countActivity counts the connections to the test database, other than
+// its own, that match the condition where.
+func countActivity(t *testing.T, dsn, where string, args ...any) (int, error) {
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		return 0, err
@@ -116,7 +124,7 @@ func countListeners(t *testing.T, dsn string) (int, error) {
 	defer conn.Close(t.Context())
 	var n int
 	err = conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"+
-		" AND application_name = $1", listenerName).Scan(&n)
+		" AND pid <> pg_backend_pid() AND "+where, args...).Scan(&n)
 	return n, err
 }
 
@@ -209,7 +217,7 @@ func TestMinConns(t *testing.T) {
 			defer s.Close()
 			deadline := time.Now().Add(30 * time.Second)
 			for {
-				n, err := countBackends(t, dsn)
+				n, err := countActivity(t, dsn, "true")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -227,18 +235,4 @@ func TestMinConns(t *testing.T) {
 	if _, err := Open(t.Context(), dsn, logstore.Options{Name: "log", Create: true, MinConns: -1}); !errors.Is(err, logstore.ErrInvalid) {
 		t.Errorf("Open with MinConns -1: error %v, want ErrInvalid", err)
 	}
-}
-
-// countBackends counts the connections to the test database other than
-// its own.
-func countBackends(t *testing.T, dsn string) (int, error) {
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(t.Context())
-	var n int
-	err = conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"+
-		" AND pid <> pg_backend_pid()").Scan(&n)
-	return n, err
 }
