@@ -71,6 +71,9 @@ func waitReady(ctx context.Context, dir string, interval time.Duration, log io.W
 			fmt.Fprintf(log, "the agent of %s is ready: %s\n", dir, why)
 			return nil
 		}
+		if ctx.Err() != nil && last != "" {
+			why = last // the deadline cut this call short: the last answer says more
+		}
 		if why != last {
 			fmt.Fprintf(log, "waiting for the agent of %s: %s\n", dir, why)
 			last = why

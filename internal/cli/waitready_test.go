@@ -102,7 +102,9 @@ func TestWaitReady(t *testing.T) {
 	l.SetUnlinkOnClose(false)
 	l.Close()
 	out = syncBuffer{}
-	err = runWaitReady(ctx, stale, &out, "--timeout", "100ms")
+	// Long enough for a first answer on a loaded machine: later calls that
+	// the deadline cuts short keep that answer's reason.
+	err = runWaitReady(ctx, stale, &out, "--timeout", "2s")
 	if err == nil || !strings.Contains(err.Error(), "does not answer") {
 		t.Fatalf("wait-ready on a stale socket: %v, want a timeout saying the socket does not answer", err)
 	}
